@@ -1,0 +1,1 @@
+"""The conversational agent and the language model it talks through."""

@@ -1,0 +1,103 @@
+"""`ChatAgent`: the one entry point for a chat turn, used by the CLI, the HTTP service and the demo.
+
+It validates input before anything runs (so a bad request writes nothing: no checkpoint, no observation),
+then drives the compiled graph for the user's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from agent.graph import GraphDeps, build_graph
+from agent.llm import Message
+from agent.state import RecalledMemory
+from agent.threads import thread_key
+from memory.ids import validate_record_id, validate_text, validate_user_id
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THREAD = "default"
+
+
+@dataclass
+class TurnResult:
+    """What one turn produced."""
+
+    user_id: str
+    thread_id: str
+    turn: int
+    reply: str
+    recalled: list[RecalledMemory] = field(default_factory=list)
+
+
+@dataclass
+class TurnEvent:
+    """A streamed piece of a turn: tokens first, then one final event carrying the result."""
+
+    token: str = ""
+    result: TurnResult | None = None
+
+
+class ChatAgent:
+    """Runs turns of the recall → respond → observe graph for (user, thread) pairs."""
+
+    def __init__(self, deps: GraphDeps, checkpointer: BaseCheckpointSaver, max_message_chars: int) -> None:
+        self.deps = deps
+        self.checkpointer = checkpointer
+        self.max_message_chars = max_message_chars
+        self.graph = build_graph(deps, checkpointer)
+
+    def _prepare(self, user_id: str, text: str, thread_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        user_id = validate_user_id(user_id)
+        thread_id = validate_record_id(thread_id, what="thread id")
+        text = validate_text(text, self.max_message_chars, what="message")
+        config = {"configurable": {"thread_id": thread_key(user_id, thread_id)}}
+        inputs = {"user_id": user_id, "thread_id": thread_id, "messages": [("user", text)]}
+        return inputs, config
+
+    def stream(self, user_id: str, text: str, thread_id: str = DEFAULT_THREAD) -> Iterator[TurnEvent]:
+        """Run one turn, yielding tokens as they are generated and then the turn's result."""
+        inputs, config = self._prepare(user_id, text, thread_id)
+        final: dict[str, Any] = {}
+        for mode, chunk in self.graph.stream(inputs, config, stream_mode=["custom", "values"]):
+            if mode == "custom" and "token" in chunk:
+                yield TurnEvent(token=chunk["token"])
+            elif mode == "values":
+                final = chunk
+        yield TurnEvent(
+            result=TurnResult(
+                user_id=inputs["user_id"],
+                thread_id=inputs["thread_id"],
+                turn=int(final.get("turn", 0)),
+                reply=str(final.get("reply", "")),
+                recalled=list(final.get("recalled", [])),
+            )
+        )
+
+    def chat(self, user_id: str, text: str, thread_id: str = DEFAULT_THREAD) -> TurnResult:
+        """Run one turn and return its result."""
+        for event in self.stream(user_id, text, thread_id):
+            if event.result is not None:
+                return event.result
+        raise RuntimeError("the agent graph ended without a result")  # unreachable unless the graph changes
+
+    def history(self, user_id: str, thread_id: str = DEFAULT_THREAD) -> list[Message]:
+        """The thread's messages so far, oldest first (empty for a new thread)."""
+        user_id = validate_user_id(user_id)
+        thread_id = validate_record_id(thread_id, what="thread id")
+        snap = self.graph.get_state({"configurable": {"thread_id": thread_key(user_id, thread_id)}})
+        role = {"human": "user", "ai": "assistant"}
+        return [
+            {"role": role[m.type], "content": str(m.content)}
+            for m in snap.values.get("messages", [])
+            if m.type in role
+        ]
+
+    def flush(self) -> None:
+        """Wait until every observed turn is stored."""
+        self.deps.observer.flush()

@@ -1,0 +1,79 @@
+"""The agent as a LangGraph `StateGraph`: recall → respond → observe.
+
+Each node is a small closure over the component it needs; none of them builds heavy objects. `respond`
+streams tokens through LangGraph's custom stream channel so a caller can print them as they come, and
+`observe` hands extraction to a background worker so the reply is never delayed by it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+
+from agent.llm import ChatLM, GenerationConfig, Message
+from agent.observer import Observer
+from agent.prompts import build_messages
+from agent.state import RecalledMemory, TurnState
+from memory.recall import Recaller, format_memory_line
+
+
+@dataclass
+class GraphDeps:
+    """What the nodes talk to; built once at start-up and handed in."""
+
+    lm: ChatLM
+    recaller: Recaller
+    observer: Observer
+    generation: GenerationConfig
+    history_turns: int = 6
+
+
+def _as_chat(messages: list[AnyMessage]) -> list[Message]:
+    role = {"human": "user", "ai": "assistant", "system": "system"}
+    return [{"role": role[m.type], "content": str(m.content)} for m in messages if m.type in role]
+
+
+def build_graph(deps: GraphDeps, checkpointer: BaseCheckpointSaver | None = None) -> Any:
+    """Compile the turn graph; with a checkpointer, threads persist across processes."""
+
+    def recall(state: TurnState) -> dict[str, Any]:
+        user_text = str(state["messages"][-1].content)
+        hits = deps.recaller.recall(state["user_id"], user_text, deps.lm.count_tokens)
+        recalled: list[RecalledMemory] = [
+            {"id": h.observation.id, "line": format_memory_line(h.observation), "similarity": h.similarity}
+            for h in hits
+        ]
+        return {"recalled": recalled}
+
+    def respond(state: TurnState) -> dict[str, Any]:
+        *earlier, current = state["messages"]
+        history = _as_chat(earlier)[-2 * deps.history_turns :] if deps.history_turns else []
+        prompt = build_messages([r["line"] for r in state.get("recalled", [])], history, str(current.content))
+        write = get_stream_writer()
+        pieces: list[str] = []
+        for piece in deps.lm.stream(prompt, deps.generation):
+            pieces.append(piece)
+            write({"token": piece})
+        reply = "".join(pieces).strip()
+        return {"messages": [AIMessage(content=reply)], "reply": reply}
+
+    def observe(state: TurnState) -> dict[str, Any]:
+        turn = sum(1 for m in state["messages"] if isinstance(m, HumanMessage)) - 1
+        user_text = str(state["messages"][-2].content)  # the human turn just answered
+        deps.observer.submit(state["user_id"], state["thread_id"], turn, user_text)
+        return {"turn": turn}
+
+    graph = StateGraph(TurnState)
+    graph.add_node("recall", recall)
+    graph.add_node("respond", respond)
+    graph.add_node("observe", observe)
+    graph.add_edge(START, "recall")
+    graph.add_edge("recall", "respond")
+    graph.add_edge("respond", "observe")
+    graph.add_edge("observe", END)
+    return graph.compile(checkpointer=checkpointer)

@@ -1,0 +1,109 @@
+"""Chat-template generation over a loaded causal LM: greedy or sampled, whole or streamed token by token.
+
+Why one lock: on a CPU box concurrent `generate` calls only fight over the same cores, and a later issue's
+per-user weight deltas are applied around a forward pass; serialising generation keeps both simple and
+correct. Streaming still returns control to the caller token by token.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import TextIteratorStreamer
+
+from agent.model_loading import LoadedModel
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """How to decode one answer."""
+
+    max_new_tokens: int = 160
+    temperature: float = 0.0  # 0 = greedy, reproducible
+    top_p: float = 0.95
+    seed: int | None = None  # for sampled decoding
+
+
+class ChatLM:
+    """A loaded model plus its chat template; the only place that calls `model.generate`."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        # transformers' own annotations are looser than its behaviour; Any keeps mypy useful elsewhere
+        self.model: Any = loaded.model
+        self.tokenizer: Any = loaded.tokenizer
+        self.name = loaded.name
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` costs in a prompt (used for the recall budget)."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode_chat(self, messages: Sequence[Message]) -> torch.Tensor:
+        """Prompt token ids (1, T) for `messages`, ending with the assistant's turn header."""
+        enc = self.tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        return enc["input_ids"].to(self.model.device)
+
+    def _generate_kwargs(self, input_ids: torch.Tensor, cfg: GenerationConfig) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "input_ids": input_ids,
+            "attention_mask": torch.ones_like(input_ids),
+            "max_new_tokens": cfg.max_new_tokens,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if cfg.temperature > 0:
+            kwargs.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+    def generate(self, messages: Sequence[Message], cfg: GenerationConfig | None = None) -> str:
+        """The assistant's whole answer to `messages`."""
+        cfg = cfg or GenerationConfig()
+        input_ids = self.encode_chat(messages)
+        with self._lock, torch.inference_mode():
+            if cfg.seed is not None:
+                torch.manual_seed(cfg.seed)
+            out = self.model.generate(**self._generate_kwargs(input_ids, cfg))
+        return self.tokenizer.decode(out[0, input_ids.shape[1] :], skip_special_tokens=True).strip()
+
+    def stream(self, messages: Sequence[Message], cfg: GenerationConfig | None = None) -> Iterator[str]:
+        """Yield the answer's text piece by piece as tokens are produced."""
+        cfg = cfg or GenerationConfig()
+        input_ids = self.encode_chat(messages)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        kwargs = self._generate_kwargs(input_ids, cfg) | {"streamer": streamer}
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with self._lock, torch.inference_mode():
+                    if cfg.seed is not None:
+                        torch.manual_seed(cfg.seed)
+                    self.model.generate(**kwargs)
+            except BaseException as exc:  # re-raised in the consumer's thread below
+                errors.append(exc)
+                streamer.end()
+
+        thread = threading.Thread(target=work, name="imprint-generate", daemon=True)
+        thread.start()
+        first = True
+        for piece in streamer:
+            if first:
+                piece = piece.lstrip()
+                first = False
+            if piece:
+                yield piece
+        thread.join()
+        if errors:
+            raise errors[0]

@@ -1,0 +1,164 @@
+"""The `imprint` command line: chat, memories, demo, serve, and the evaluation commands."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.console import err, memories_table, out, setup_logging
+from api.settings import Settings
+from memory.errors import MemoryError_
+from memory.observations import Status
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(help="imprint: a conversational agent whose memory learns.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure imprint's components on the data directory.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file (IMPRINT_CONFIG).")]
+StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="State directory (IMPRINT_STATE_DIR).")]
+
+
+def _settings(config: Path | None, state_dir: Path | None = None) -> Settings:
+    overrides = {"state_dir": state_dir} if state_dir else {}
+    return Settings.load(config_file=config, **overrides)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/bold red] {message}")
+    return typer.Exit(code=2)
+
+
+@app.callback()
+def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    setup_logging(verbose)
+
+
+@app.command()
+def chat(
+    user: Annotated[str, typer.Option("--user", help="Who is talking.")],
+    thread: Annotated[
+        str, typer.Option("--thread", help="Conversation thread; resumes if it exists.")
+    ] = "default",
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+) -> None:
+    """Chat with imprint. Interactive on a terminal; one turn per line when input is piped."""
+    from api.runtime import build_runtime
+
+    runtime = build_runtime(_settings(config, state_dir))
+    agent = runtime.require_agent()
+    interactive = sys.stdin.isatty()
+    try:
+        if interactive:
+            earlier = agent.history(user, thread)
+            err.print(f"thread {thread}: {len(earlier) // 2} earlier turn(s). Ctrl-D to quit.")
+        while True:
+            if interactive:
+                out.print("[bold cyan]you>[/bold cyan] ", end="")
+            line = sys.stdin.readline()
+            if not line:
+                break
+            text = line.strip()
+            if not text:
+                continue
+            if interactive:
+                out.print("[bold green]imprint>[/bold green] ", end="")
+            for event in agent.stream(user, text, thread):
+                if event.token:
+                    out.print(event.token, end="", markup=False)
+            out.print()
+    except MemoryError_ as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        runtime.close()
+
+
+@app.command()
+def memories(
+    user: Annotated[str, typer.Option("--user")],
+    status: Annotated[Status | None, typer.Option("--status")] = None,
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+) -> None:
+    """Show what imprint has observed about a user."""
+    from api.runtime import build_runtime
+
+    runtime = build_runtime(_settings(config, state_dir), with_model=False)
+    try:
+        out.print(memories_table(user, runtime.store.list(user, status=status)))
+    except MemoryError_ as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        runtime.close()
+
+
+@app.command()
+def demo(config: ConfigOpt = None, state_dir: StateOpt = None) -> None:
+    """Two scripted sessions: preferences revealed in the first show up in the second."""
+    from api.demo import run_demo
+    from api.runtime import build_runtime
+
+    err.print("loading the bundled model and embedder (the first run converts the model, ~30 s)...")
+    runtime = build_runtime(_settings(config, state_dir))
+    try:
+        run_demo(runtime)
+    finally:
+        runtime.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host")] = None,
+    port: Annotated[int | None, typer.Option("--port")] = None,
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+) -> None:
+    """Start the HTTP service (FastAPI on uvicorn)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings(config, state_dir)
+    uvicorn.run(
+        create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info"
+    )
+
+
+@eval_app.command("extraction")
+def eval_extraction(
+    prefeval_dir: Annotated[
+        Path, typer.Option("--prefeval-dir", help="PrefEval folder (has implicit_preference/).")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the JSON report.")],
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Only the first N conversations per file.")
+    ] = None,
+) -> None:
+    """Recall of implicit preferences on PrefEval persona conversations; false positives on filler turns."""
+    from eval.extraction import evaluate_extraction, write_report
+    from memory.embedder import Embedder
+    from memory.extraction import CueExtractor
+
+    if not (prefeval_dir / "implicit_preference" / "persona-driven").is_dir():
+        raise _fail(
+            f"{prefeval_dir} has no implicit_preference/persona-driven/ folder; pass PrefEval's folder"
+        )
+    embedder = Embedder()
+    report = evaluate_extraction(CueExtractor(embedder), embedder, prefeval_dir, limit=limit)
+    write_report(report, out_file)
+    out.print_json(data={k: v for k, v in report.items() if not isinstance(v, list | dict)})
+    err.print(f"report written to {out_file}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

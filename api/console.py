@@ -1,0 +1,51 @@
+"""Shared console helpers for the command line: logging set-up and the memories table."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from memory.observations import Observation
+
+out = Console(highlight=False)  # answers and tables: stdout
+err = Console(stderr=True, highlight=False)  # progress and logs: stderr, so pipes stay clean
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Log to stderr; quiet the chatty libraries unless asked."""
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(
+        level=level, format="%(message)s", handlers=[RichHandler(console=err, show_path=False)]
+    )
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "transformers", "urllib3", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers is a hard dependency
+        pass
+
+
+def memories_table(user_id: str, observations: Sequence[Observation]) -> Table:
+    """A table of a user's observations, oldest first."""
+    table = Table(title=f"memories of {user_id} ({len(observations)})", show_lines=False)
+    for col in ("id", "status", "aspect", "polarity", "value", "conf", "thread:turn", "evidence"):
+        table.add_column(col, overflow="fold")
+    for o in observations:
+        table.add_row(
+            o.id[:8],
+            o.status.value,
+            o.aspect,
+            o.polarity.value,
+            o.value,
+            f"{o.confidence:.2f}",
+            f"{o.thread_id}:{o.turn}",
+            o.evidence,
+        )
+    return table

@@ -1,0 +1,100 @@
+"""Build the heavy objects once, from settings, and hand them to whoever needs them.
+
+This is the composition root: the only place that knows which concrete store, extractor, model and
+checkpointer a deployment uses. The CLI and the FastAPI lifespan both call `build_runtime`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.chat_agent import ChatAgent
+from agent.graph import GraphDeps
+from agent.llm import ChatLM, GenerationConfig
+from agent.model_loading import load_model
+from agent.observer import Observer
+from agent.threads import open_checkpointer
+from api.settings import Settings
+from memory.chroma import make_client
+from memory.embedder import Embedder
+from memory.extraction import CueExtractor
+from memory.history import History
+from memory.recall import RecallConfig, Recaller
+from memory.store import ObservationStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything a running deployment holds; `agent` is None when built without the language model."""
+
+    settings: Settings
+    embedder: Embedder
+    store: ObservationStore
+    extractor: CueExtractor
+    recaller: Recaller
+    lm: ChatLM | None = None
+    agent: ChatAgent | None = None
+    _closers: list[Any] = field(default_factory=list)
+
+    def require_agent(self) -> ChatAgent:
+        if self.agent is None:
+            raise RuntimeError("this runtime was built without the language model (with_model=False)")
+        return self.agent
+
+    def close(self) -> None:
+        """Finish background observation and release files."""
+        if self.agent is not None:
+            self.agent.deps.observer.close()
+        for closer in reversed(self._closers):
+            closer()
+
+
+def build_runtime(
+    settings: Settings, with_model: bool = True, embedder: Embedder | None = None, lm: ChatLM | None = None
+) -> Runtime:
+    """Build store, extractor and recall; with `with_model`, also the language model and the agent.
+
+    `embedder` and `lm` let a caller that already holds them (tests, benchmarks) share them.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # invariant: nothing downloads at run time by surprise
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    embedder = embedder or Embedder(settings.embedder_path, device=settings.device)
+    client = make_client(path=None if settings.chroma else settings.chroma_path, url=settings.chroma or None)
+    history = History(settings.history_path)
+    store = ObservationStore(client, embedder, history)
+    extractor = CueExtractor(embedder)
+    recaller = Recaller(
+        store,
+        embedder,
+        RecallConfig(
+            k=settings.recall_k,
+            token_budget=settings.recall_token_budget,
+            min_similarity=settings.recall_min_similarity,
+            half_life_days=settings.recall_half_life_days,
+        ),
+    )
+    rt = Runtime(settings=settings, embedder=embedder, store=store, extractor=extractor, recaller=recaller)
+    rt._closers.append(history.close)
+    if with_model:
+        rt.lm = lm or ChatLM(
+            load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
+        )
+        checkpointer = open_checkpointer(settings.threads_path)
+        rt._closers.append(checkpointer.conn.close)
+        deps = GraphDeps(
+            lm=rt.lm,
+            recaller=recaller,
+            observer=Observer(extractor, store),
+            generation=GenerationConfig(
+                max_new_tokens=settings.max_new_tokens, temperature=settings.temperature
+            ),
+            history_turns=settings.history_turns,
+        )
+        rt.agent = ChatAgent(deps, checkpointer, settings.max_message_chars)
+    return rt

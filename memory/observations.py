@@ -1,0 +1,86 @@
+"""The observation record: one preference a user revealed, with where it came from and what became of it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    """Lifecycle of an observation: retrieval first, weights once consolidated."""
+
+    PENDING = "pending"  # in retrieval memory, recalled into prompts
+    IN_WEIGHTS = "in_weights"  # carried by the user's weight delta; no longer recalled
+    SUPERSEDED = "superseded"  # contradicted by a newer observation on the same aspect
+    REJECTED = "rejected"  # a consolidation tried and the drift guard refused; kept for audit
+
+
+class Polarity(StrEnum):
+    """Whether the user is drawn to the value or steers clear of it."""
+
+    LIKES = "likes"
+    AVOIDS = "avoids"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the extractor finds in a user turn, before it is stored for a particular user."""
+
+    evidence: str  # the user's own sentence
+    aspect: str  # what it is about, e.g. "hotel atmosphere"
+    value: str  # e.g. "quiet, no nightlife"
+    polarity: Polarity
+    confidence: float  # 0..1; explicit statements score higher than hints
+    explicit: bool = False  # "I prefer X" rather than "I get seasick easily, so..."
+
+    def summary(self) -> str:
+        """One line used in prompts and for embedding: how the preference reads to the model."""
+        verb = "likes" if self.polarity is Polarity.LIKES else "avoids"
+        return f"{self.aspect}: {verb} {self.value}"
+
+
+@dataclass
+class Observation:
+    """A stored observation of one user's preference."""
+
+    user_id: str
+    evidence: str
+    aspect: str
+    value: str
+    polarity: Polarity
+    confidence: float
+    thread_id: str = ""
+    turn: int = -1
+    explicit: bool = False
+    status: Status = Status.PENDING
+    created_at: float = field(default_factory=time.time)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @classmethod
+    def from_candidate(
+        cls, user_id: str, cand: Candidate, thread_id: str = "", turn: int = -1
+    ) -> Observation:
+        return cls(
+            user_id=user_id,
+            evidence=cand.evidence,
+            aspect=cand.aspect,
+            value=cand.value,
+            polarity=cand.polarity,
+            confidence=cand.confidence,
+            explicit=cand.explicit,
+            thread_id=thread_id,
+            turn=turn,
+        )
+
+    def summary(self) -> str:
+        verb = "likes" if self.polarity is Polarity.LIKES else "avoids"
+        return f"{self.aspect}: {verb} {self.value}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["polarity"] = self.polarity.value
+        d["status"] = self.status.value
+        return d

@@ -1,0 +1,116 @@
+"""Choose which of a user's observations go into the prompt for one message.
+
+Why this shape: the prompt of a small model is precious, so recall is a ranking under a token budget:
+similarity to the message, boosted by confidence and recency; only observations still in retrieval
+(`pending`: those carried by weights are already in the model); near-duplicates collapsed so the same
+preference never costs tokens twice.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from memory.embedder import Embedder
+from memory.observations import Observation, Status
+
+
+class SearchableStore(Protocol):
+    """The part of the observation store recall needs."""
+
+    def search(
+        self, user_id: str, query: str, k: int = 5, status: Status | None = None
+    ) -> list[tuple[Observation, float]]: ...
+
+
+@dataclass(frozen=True)
+class RecallConfig:
+    k: int = 6  # candidates fetched by similarity before dedup and budget
+    token_budget: int = 200  # prompt tokens allowed for memory
+    min_similarity: float = 0.15  # below this an observation is unrelated to the message
+    half_life_days: float = 30.0  # an observation's recency weight halves every this many days
+    duplicate_similarity: float = 0.9  # two observations this close say the same thing
+    recency_weight: float = 0.1  # how much recency can lift a score (similarity dominates)
+    confidence_weight: float = 0.1
+
+
+@dataclass(frozen=True)
+class Recalled:
+    """An observation chosen for the prompt, with the score that chose it."""
+
+    observation: Observation
+    similarity: float
+    score: float
+
+
+class Recaller:
+    """Ranks a user's pending observations for a message, within a token budget."""
+
+    def __init__(
+        self, store: SearchableStore, embedder: Embedder, config: RecallConfig | None = None
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.config = config or RecallConfig()
+
+    def _score(self, obs: Observation, similarity: float, now: float) -> float:
+        cfg = self.config
+        age_days = max(0.0, now - obs.created_at) / 86400.0
+        recency = math.exp(-math.log(2) * age_days / cfg.half_life_days)
+        return similarity + cfg.recency_weight * recency + cfg.confidence_weight * obs.confidence
+
+    def recall(
+        self, user_id: str, message: str, count_tokens: Callable[[str], int] | None = None
+    ) -> list[Recalled]:
+        """Observations of `user_id` relevant to `message`, best first, fitting the token budget."""
+        cfg = self.config
+        hits = self.store.search(user_id, message, k=cfg.k, status=Status.PENDING)
+        now = time.time()
+        ranked = sorted(
+            (Recalled(o, s, self._score(o, s, now)) for o, s in hits if s >= cfg.min_similarity),
+            key=lambda r: r.score,
+            reverse=True,
+        )
+        chosen = self._dedupe(ranked)
+        return self._fit_budget(chosen, count_tokens or (lambda t: len(t.split())))
+
+    def _dedupe(self, ranked: list[Recalled]) -> list[Recalled]:
+        if len(ranked) < 2:
+            return ranked
+        vecs = self.embedder.embed([r.observation.summary() for r in ranked])
+        kept: list[int] = []
+        seen_evidence: set[str] = set()
+        for i in range(len(ranked)):
+            evidence = ranked[i].observation.evidence.strip().lower()
+            if evidence in seen_evidence:
+                continue  # two observations from one sentence: the prompt quotes the sentence once
+            seen_evidence.add(evidence)
+            if all(float(np.dot(vecs[i], vecs[j])) < self.config.duplicate_similarity for j in kept):
+                kept.append(i)
+        return [ranked[i] for i in kept]
+
+    def _fit_budget(self, chosen: list[Recalled], count_tokens: Callable[[str], int]) -> list[Recalled]:
+        out: list[Recalled] = []
+        used = 0
+        for r in chosen:
+            cost = count_tokens(format_memory_line(r.observation)) + 1
+            if used + cost > self.config.token_budget:
+                continue  # a shorter, lower-ranked observation may still fit
+            out.append(r)
+            used += cost
+        return out
+
+
+def format_memory_line(obs: Observation) -> str:
+    """How one observation reads in the system prompt: the user's own words, quoted.
+
+    Why not "aspect: value": on the 135M default model, quoting what the user said was the form its answers
+    followed most often in a side-by-side try of four prompt forms (system list, quoted words, user-turn
+    prefix, fake earlier turn); the structured summary is kept for display and clustering.
+    """
+    return '"' + " ".join(obs.evidence.split()) + '"'

@@ -1,0 +1,34 @@
+"""The real language model and a runtime over a temporary state directory, built once per session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.llm import ChatLM
+from agent.model_loading import load_model
+from api.runtime import Runtime, build_runtime
+from api.settings import Settings
+from memory.embedder import Embedder
+
+
+@pytest.fixture(scope="session")
+def model_cache_dir() -> Path:
+    """The shared conversion cache: converting the GGUF once per machine, not once per test run."""
+    return Settings().model_cache_dir
+
+
+@pytest.fixture(scope="session")
+def lm(model_cache_dir: Path) -> ChatLM:
+    return ChatLM(load_model(Settings().model, model_cache_dir))
+
+
+@pytest.fixture(scope="session")
+def runtime(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, lm: ChatLM) -> Iterator[Runtime]:
+    """A whole deployment (embedded chromadb, SQLite threads) with short answers to keep tests quick."""
+    settings = Settings(state_dir=tmp_path_factory.mktemp("state"), max_new_tokens=16)
+    rt = build_runtime(settings, embedder=embedder, lm=lm)
+    yield rt
+    rt.close()
