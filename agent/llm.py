@@ -30,6 +30,9 @@ class GenerationConfig:
     max_new_tokens: int = 160
     temperature: float = 0.0  # 0 = greedy, reproducible
     top_p: float = 0.95
+    # 1.1: on the bundled 135M model greedy decoding loops ("A classic, but with a twist." x5); in a
+    # 3-question try with recalled preferences, 1.1 passed 5 of 6 checks, 1.0 passed 2 and 1.2 passed 3
+    repetition_penalty: float = 1.1
     seed: int | None = None  # for sampled decoding
 
 
@@ -60,6 +63,7 @@ class ChatLM:
             "attention_mask": torch.ones_like(input_ids),
             "max_new_tokens": cfg.max_new_tokens,
             "pad_token_id": self.tokenizer.pad_token_id,
+            "repetition_penalty": cfg.repetition_penalty,
         }
         if cfg.temperature > 0:
             kwargs.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p)

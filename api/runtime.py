@@ -77,6 +77,7 @@ def build_runtime(
             token_budget=settings.recall_token_budget,
             min_similarity=settings.recall_min_similarity,
             half_life_days=settings.recall_half_life_days,
+            relative_margin=settings.recall_relative_margin,
         ),
     )
     rt = Runtime(settings=settings, embedder=embedder, store=store, extractor=extractor, recaller=recaller)

@@ -51,12 +51,14 @@ class Settings(BaseSettings):
     max_message_chars: int = 32_000  # larger turns are refused with a 4xx, nothing stored
     max_new_tokens: int = 120  # a chat answer on 2 cores stays under ~10 s
     temperature: float = 0.0  # greedy by default: reproducible answers for tests and demos
+    repetition_penalty: float = 1.1  # the 135M model loops without it (see agent/llm.py)
     history_turns: int = 6  # earlier turns of the thread kept in the prompt
 
     recall_k: int = 6  # observations fetched by similarity before dedup and budget
     recall_token_budget: int = 200  # prompt tokens allowed for recalled memory
-    recall_min_similarity: float = 0.15  # below this an observation is unrelated to the message
+    recall_min_similarity: float = 0.1  # implicit links ("cook dinner" ~ "kids are vegan") score 0.1-0.3
     recall_half_life_days: float = 30.0  # recency weighting of recalled observations
+    recall_relative_margin: float = 0.15  # drop hits this far below the best: on-topic beats merely related
 
     host: str = "127.0.0.1"
     port: int = 8000

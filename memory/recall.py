@@ -32,8 +32,9 @@ class SearchableStore(Protocol):
 class RecallConfig:
     k: int = 6  # candidates fetched by similarity before dedup and budget
     token_budget: int = 200  # prompt tokens allowed for memory
-    min_similarity: float = 0.15  # below this an observation is unrelated to the message
+    min_similarity: float = 0.1  # unrelated below this; MiniLM scores implicit links at 0.1-0.3
     half_life_days: float = 30.0  # an observation's recency weight halves every this many days
+    relative_margin: float = 0.15  # drop hits this far below the best one: on-topic beats merely related
     duplicate_similarity: float = 0.9  # two observations this close say the same thing
     recency_weight: float = 0.1  # how much recency can lift a score (similarity dominates)
     confidence_weight: float = 0.1
@@ -76,6 +77,9 @@ class Recaller:
             key=lambda r: r.score,
             reverse=True,
         )
+        if ranked:
+            best = max(r.similarity for r in ranked)
+            ranked = [r for r in ranked if r.similarity >= best - cfg.relative_margin]
         chosen = self._dedupe(ranked)
         return self._fit_budget(chosen, count_tokens or (lambda t: len(t.split())))
 

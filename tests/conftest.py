@@ -15,11 +15,26 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agent.llm import ChatLM
+from agent.model_loading import load_model
+from api.settings import Settings
 from memory.embedder import Embedder
 
 log = logging.getLogger(__name__)
 
 SERVER_START_TIMEOUT_S = 60.0
+
+
+@pytest.fixture(scope="session")
+def model_cache_dir() -> Path:
+    """The shared conversion cache: the GGUF is converted once per machine, not once per test run."""
+    return Settings().model_cache_dir
+
+
+@pytest.fixture(scope="session")
+def lm(model_cache_dir: Path) -> ChatLM:
+    """The real bundled language model, loaded once per session (eval mode, float32, CPU)."""
+    return ChatLM(load_model(Settings().model, model_cache_dir))
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,8 @@ def looks_like_code(line: str) -> bool:
     if not line.strip():
         return False
     symbols = sum(ch in "{}[]()<>=;#`|\\/_*$@" for ch in line)
+    if line.rstrip().endswith(("{", "}", ";", "):", "=>", "[", "(")):
+        return True  # block openers and statement ends
     return symbols / max(len(line), 1) > 0.08 or bool(_CODE_HINTS.search(line) and symbols >= 3)
 
 

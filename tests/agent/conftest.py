@@ -1,28 +1,15 @@
-"""The real language model and a runtime over a temporary state directory, built once per session."""
+"""A runtime over a temporary state directory, built once per session."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from agent.llm import ChatLM
-from agent.model_loading import load_model
 from api.runtime import Runtime, build_runtime
 from api.settings import Settings
 from memory.embedder import Embedder
-
-
-@pytest.fixture(scope="session")
-def model_cache_dir() -> Path:
-    """The shared conversion cache: converting the GGUF once per machine, not once per test run."""
-    return Settings().model_cache_dir
-
-
-@pytest.fixture(scope="session")
-def lm(model_cache_dir: Path) -> ChatLM:
-    return ChatLM(load_model(Settings().model, model_cache_dir))
 
 
 @pytest.fixture(scope="session")

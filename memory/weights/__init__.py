@@ -1,0 +1,1 @@
+"""Per-user weight memory: low-rank deltas on top of a shared base model, versioned in a ledger."""
