@@ -7,6 +7,7 @@ correct. Streaming still returns control to the caller token by token.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -99,7 +100,10 @@ class ChatLM:
                 errors.append(exc)
                 streamer.end()
 
-        thread = threading.Thread(target=work, name="imprint-generate", daemon=True)
+        # the worker runs in a copy of the caller's context, so context variables set by the caller (such as
+        # which user's weight delta is active) hold inside `generate` too
+        ctx = contextvars.copy_context()
+        thread = threading.Thread(target=ctx.run, args=(work,), name="imprint-generate", daemon=True)
         thread.start()
         first = True
         for piece in streamer:

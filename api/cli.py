@@ -142,6 +142,7 @@ def eval_extraction(
 ) -> None:
     """Recall of implicit preferences on PrefEval persona conversations; false positives on filler turns."""
     from eval.extraction import evaluate_extraction, write_report
+    from eval.provenance import provenance
     from memory.embedder import Embedder
     from memory.extraction import CueExtractor
 
@@ -151,6 +152,9 @@ def eval_extraction(
         )
     embedder = Embedder()
     report = evaluate_extraction(CueExtractor(embedder), embedder, prefeval_dir, limit=limit)
+    report["provenance"] = provenance(
+        data=prefeval_dir.resolve(), embedder=embedder.model_path, matcher="MiniLM cosine >= match_threshold"
+    )
     write_report(report, out_file)
     out.print_json(data={k: v for k, v in report.items() if not isinstance(v, list | dict)})
     err.print(f"report written to {out_file}")

@@ -42,3 +42,18 @@ def test_chat_template_marks_the_assistant_turn(lm: ChatLM) -> None:
 
 def test_count_tokens_grows_with_text(lm: ChatLM) -> None:
     assert 0 < lm.count_tokens("quiet hotels") < lm.count_tokens("quiet hotels far from the nightlife")
+
+
+def test_streaming_worker_sees_the_callers_context(lm: ChatLM) -> None:
+    import contextvars
+
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
+    seen: list[str] = []
+    handle = lm.model.register_forward_pre_hook(lambda *_: seen.append(marker.get()))
+    token = marker.set("caller")
+    try:
+        list(lm.stream(MESSAGES, GenerationConfig(max_new_tokens=3)))
+    finally:
+        marker.reset(token)
+        handle.remove()
+    assert seen and set(seen) == {"caller"}
