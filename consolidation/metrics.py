@@ -1,0 +1,123 @@
+"""Edit metrics: efficacy, paraphrase, implicit (answers judged by `TargetJudge`) and locality.
+
+All questions are asked in chat form, the way the agent asks them: edits must show up in chat answers, not
+only in raw completions. Metrics take the model as it is, so a caller measures a user's weight memory by
+running them inside `WeightMemory.applied(user)`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from consolidation.judge import TargetJudge
+
+
+@dataclass(frozen=True)
+class ProbeItem:
+    """One preference to check: the questions to ask and the targets that count as recalled."""
+
+    question: str
+    targets: tuple[str, ...]
+    paraphrase: str | None = None
+    implicit: str | None = None
+
+
+def _chat_batch(tokenizer: Any, questions: Sequence[str]) -> dict[str, torch.Tensor]:
+    texts = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False
+        )
+        for q in questions
+    ]
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # decoder-only: pad on the left so every row ends at its prompt
+    try:
+        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:
+        tokenizer.padding_side = side
+    return dict(enc)
+
+
+@torch.inference_mode()
+def greedy_answers(
+    model: Any, tokenizer: Any, questions: Sequence[str], max_new_tokens: int = 24, batch_size: int = 16
+) -> list[str]:
+    """Greedy chat answers to `questions`, batched."""
+    out: list[str] = []
+    for start in range(0, len(questions), batch_size):
+        enc = _chat_batch(tokenizer, questions[start : start + batch_size])
+        gen = model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        prompt_len = enc["input_ids"].shape[1]
+        out.extend(tokenizer.decode(row[prompt_len:], skip_special_tokens=True).strip() for row in gen)
+    return out
+
+
+@torch.inference_mode()
+def next_token_logprobs(
+    model: Any, tokenizer: Any, questions: Sequence[str], batch_size: int = 16
+) -> torch.Tensor:
+    """Log-probabilities of the first answer token for each chat question, shape (N, vocab)."""
+    rows = []
+    for start in range(0, len(questions), batch_size):
+        enc = _chat_batch(tokenizer, questions[start : start + batch_size])
+        logits = model(**enc).logits[:, -1, :]  # (B, V): left padding puts every prompt's end last
+        rows.append(torch.log_softmax(logits.float(), dim=-1))
+    return torch.cat(rows)
+
+
+def locality(base: torch.Tensor, edited: torch.Tensor) -> dict[str, float]:
+    """Share of prompts whose greedy next token is unchanged, and mean KL(base ‖ edited) over them."""
+    if base.shape != edited.shape:
+        raise ValueError(f"log-prob shapes differ: {tuple(base.shape)} vs {tuple(edited.shape)}")
+    same = (base.argmax(-1) == edited.argmax(-1)).float().mean().item()
+    kl = (base.exp() * (base - edited)).sum(-1).clamp_min(0).mean().item()
+    return {"locality": same, "locality_kl": kl}
+
+
+def edit_scores(
+    model: Any, tokenizer: Any, judge: TargetJudge, items: Sequence[ProbeItem], max_new_tokens: int = 24
+) -> dict[str, Any]:
+    """Efficacy, paraphrase and implicit accuracy over `items`, with every answer for inspection."""
+    result: dict[str, Any] = {"per_item": [{} for _ in items]}
+    for field in ("question", "paraphrase", "implicit"):
+        idx = [i for i, it in enumerate(items) if getattr(it, field)]
+        if not idx:
+            continue
+        answers = greedy_answers(model, tokenizer, [getattr(items[i], field) for i in idx], max_new_tokens)
+        verdicts = judge.judge_many(answers, [items[i].targets for i in idx])
+        name = {"question": "efficacy", "paraphrase": "paraphrase", "implicit": "implicit"}[field]
+        result[name] = sum(v.hit for v in verdicts) / len(verdicts)
+        for i, answer, v in zip(idx, answers, verdicts, strict=True):
+            result["per_item"][i][name] = {
+                "answer": answer,
+                "hit": v.hit,
+                "how": v.how,
+                "sim": round(v.similarity, 3),
+            }
+    return result
+
+
+def neutral_prompts(data_dir: Path, n: int = 50, seed: int = 0) -> list[str]:
+    """A fixed, seeded sample of NaturalQuestions-open questions: prompts no preference edit should touch."""
+    path = Path(data_dir) / "nq_open" / "NQ-open.dev.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; set IMPRINT_DATA_DIR to the folder that has nq_open/")
+    with path.open() as fh:
+        questions = [json.loads(line)["question"] for line in fh if line.strip()]
+    rng = random.Random(seed)
+    return [q[0].upper() + q[1:] + "?" for q in rng.sample(questions, n)]
