@@ -1,0 +1,262 @@
+"""The ledger of weight-memory versions: which increments exist, where they came from, which one is in force.
+
+Why SQLite in WAL mode with one transaction per change: a commit is a version row plus a head move, and a
+crash must leave either both or neither (Invariant 5); WAL lets readers (serving) go on while a
+consolidation writes. History is never deleted by a revert: reverting moves `head` and marks the versions
+off the new head's parent chain 'reverted', so any version can be returned to later (Invariant 3). Every
+row keeps its provenance: editor, settings, the requests with their observation ids, metrics, the drift
+report and the time it took (Invariant 4).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from memory.errors import NotFound
+
+COMMITTED = "committed"  # on the parent chain of the head: in force
+REVERTED = "reverted"  # recorded, not in force
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS versions (
+    user_id    TEXT    NOT NULL,
+    version    INTEGER NOT NULL CHECK (version >= 1),
+    parent     INTEGER,
+    created_at TEXT    NOT NULL,
+    editor     TEXT    NOT NULL,
+    settings   TEXT    NOT NULL,
+    requests   TEXT    NOT NULL,
+    metrics    TEXT    NOT NULL,
+    drift      TEXT,
+    seconds    REAL    NOT NULL,
+    file       TEXT    NOT NULL,
+    status     TEXT    NOT NULL CHECK (status IN ('committed', 'reverted')),
+    PRIMARY KEY (user_id, version)
+);
+CREATE TABLE IF NOT EXISTS heads (
+    user_id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+);
+"""
+
+
+class LedgerConflict(RuntimeError):
+    """Someone else moved the user's head between reading it and committing; nothing was written."""
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One committed increment of a user's weight memory and its provenance."""
+
+    user_id: str
+    version: int
+    parent: int | None  # None for a first version; after a revert, the version it branched from
+    created_at: str  # ISO 8601, UTC
+    editor: str
+    settings: dict[str, Any]
+    requests: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    drift: dict[str, Any] | None
+    seconds: float
+    file: str  # path of this version's increment, relative to the weight memory's root
+    status: str  # COMMITTED (in force) or REVERTED
+
+    @property
+    def in_force(self) -> bool:
+        return self.status == COMMITTED
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """What a commit records; the ledger adds user, version number, parent, time and status."""
+
+    editor: str
+    settings: dict[str, Any]
+    requests: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    drift: dict[str, Any] | None
+    seconds: float
+    file: str
+
+
+def _row_to_info(row: sqlite3.Row) -> VersionInfo:
+    return VersionInfo(
+        user_id=row["user_id"],
+        version=row["version"],
+        parent=row["parent"],
+        created_at=row["created_at"],
+        editor=row["editor"],
+        settings=json.loads(row["settings"]),
+        requests=json.loads(row["requests"]),
+        metrics=json.loads(row["metrics"]),
+        drift=None if row["drift"] is None else json.loads(row["drift"]),
+        seconds=row["seconds"],
+        file=row["file"],
+        status=row["status"],
+    )
+
+
+class Ledger:
+    """Versions and heads of every user, in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()  # one connection per thread: sqlite3 objects are not shared safely
+        # executescript manages its own transaction; the statements are idempotent (IF NOT EXISTS)
+        self._db().executescript(_SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")  # a commit that returned survives a power cut
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads end and are collected)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any error: all of a change or none of it."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # reading
+
+    def head(self, user_id: str) -> int:
+        row = self._db().execute("SELECT version FROM heads WHERE user_id = ?", (user_id,)).fetchone()
+        return 0 if row is None else int(row["version"])
+
+    def versions(self, user_id: str) -> list[VersionInfo]:
+        rows = (
+            self._db()
+            .execute("SELECT * FROM versions WHERE user_id = ? ORDER BY version", (user_id,))
+            .fetchall()
+        )
+        return [_row_to_info(r) for r in rows]
+
+    def get(self, user_id: str, version: int) -> VersionInfo:
+        row = (
+            self._db()
+            .execute("SELECT * FROM versions WHERE user_id = ? AND version = ?", (user_id, version))
+            .fetchone()
+        )
+        if row is None:
+            raise NotFound(f"user {user_id!r} has no weight-memory version {version}")
+        return _row_to_info(row)
+
+    def chain(self, user_id: str, version: int) -> list[VersionInfo]:
+        """Versions 1..`version` along the parent chain, oldest first: what is in force at `version`."""
+        out: list[VersionInfo] = []
+        current: int | None = version
+        while current:
+            info = self.get(user_id, current)
+            out.append(info)
+            current = info.parent
+        return out[::-1]
+
+    def next_version(self, user_id: str) -> int:
+        row = (
+            self._db()
+            .execute("SELECT COALESCE(MAX(version), 0) AS v FROM versions WHERE user_id = ?", (user_id,))
+            .fetchone()
+        )
+        return int(row["v"]) + 1
+
+    def users(self) -> list[str]:
+        rows = self._db().execute("SELECT DISTINCT user_id FROM versions ORDER BY user_id").fetchall()
+        return [r["user_id"] for r in rows]
+
+    def files(self) -> set[str]:
+        """Every file a ledger row refers to (relative paths)."""
+        return {r["file"] for r in self._db().execute("SELECT file FROM versions").fetchall()}
+
+    # writing: each method is one transaction
+
+    def insert(self, user_id: str, version: int, parent: int, record: NewVersion) -> VersionInfo:
+        """Record `version` on top of `parent` (0 = base) and make it the head, in one transaction."""
+        with self._transaction() as db:
+            if self._head_in(db, user_id) != parent:
+                raise LedgerConflict(f"user {user_id!r}: head moved away from {parent} during the commit")
+            db.execute(
+                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    user_id,
+                    version,
+                    parent or None,
+                    datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    record.editor,
+                    json.dumps(record.settings),
+                    json.dumps(record.requests),
+                    json.dumps(record.metrics),
+                    None if record.drift is None else json.dumps(record.drift),
+                    float(record.seconds),
+                    record.file,
+                    COMMITTED,
+                ),
+            )
+            self._set_head(db, user_id, version)
+        return self.get(user_id, version)
+
+    def set_head(self, user_id: str, version: int) -> None:
+        """Put `version` (0 = base) in force and mark every version off its parent chain reverted."""
+        with self._transaction() as db:
+            if version:
+                exists = db.execute(
+                    "SELECT 1 FROM versions WHERE user_id = ? AND version = ?", (user_id, version)
+                ).fetchone()
+                if exists is None:
+                    raise NotFound(f"user {user_id!r} has no weight-memory version {version}")
+            self._set_head(db, user_id, version)
+
+    def delete_user(self, user_id: str) -> int:
+        """Remove every row of `user_id`; returns how many versions went."""
+        with self._transaction() as db:
+            gone = db.execute("DELETE FROM versions WHERE user_id = ?", (user_id,)).rowcount
+            db.execute("DELETE FROM heads WHERE user_id = ?", (user_id,))
+        return int(gone)
+
+    @staticmethod
+    def _head_in(db: sqlite3.Connection, user_id: str) -> int:
+        row = db.execute("SELECT version FROM heads WHERE user_id = ?", (user_id,)).fetchone()
+        return 0 if row is None else int(row["version"])
+
+    @staticmethod
+    def _set_head(db: sqlite3.Connection, user_id: str, version: int) -> None:
+        parents = dict(db.execute("SELECT version, parent FROM versions WHERE user_id = ?", (user_id,)))
+        in_force: set[int] = set()
+        current: int | None = version
+        while current:
+            in_force.add(current)
+            current = parents[current]
+        db.execute(
+            "INSERT INTO heads (user_id, version) VALUES (?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET version = excluded.version",
+            (user_id, version),
+        )
+        for v in parents:
+            db.execute(
+                "UPDATE versions SET status = ? WHERE user_id = ? AND version = ?",
+                (COMMITTED if v in in_force else REVERTED, user_id, v),
+            )

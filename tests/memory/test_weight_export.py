@@ -1,0 +1,72 @@
+"""Export as a peft LoRA adapter: plain `PeftModel.from_pretrained` reproduces the user's logits."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from peft import PeftModel, get_peft_model_state_dict
+from safetensors.torch import load_file
+
+from memory.errors import NotFound
+from memory.weights.delta import Delta, LowRankUpdate
+from memory.weights.export import export_peft
+from memory.weights.weight_memory import WeightMemory
+
+PROVENANCE: dict[str, Any] = {"editor": "rome", "settings": {}, "requests": [], "metrics": {}, "seconds": 1.0}
+
+
+def random_delta(seed: int, layer: int, rank: int) -> Delta:
+    g = torch.Generator().manual_seed(seed)
+    down = torch.randn(rank, 1536, generator=g) * 0.05
+    up = torch.randn(576, rank, generator=g) * 0.05
+    return Delta.of([LowRankUpdate(f"model.layers.{layer}.mlp.down_proj", down, up)])
+
+
+@pytest.mark.slow
+def test_exported_adapter_matches_applied_logits(tmp_path: Path, lm: Any) -> None:
+    wm = WeightMemory(tmp_path / "wm", lm.model)
+    # two edits on layer 8 (rank 1 + 2) and one on layer 3 (rank 1): modules of different total rank
+    wm.commit("alice", random_delta(1, 8, 1).stack(random_delta(2, 3, 1)), **PROVENANCE)
+    wm.commit("alice", random_delta(3, 8, 2), **PROVENANCE)
+    ids = lm.tokenizer("On weekends I like to", return_tensors="pt")["input_ids"]
+    with torch.no_grad(), wm.applied("alice"):
+        expected = lm.model(ids).logits
+
+    out = export_peft(wm, "alice", tmp_path / "adapter", "HuggingFaceTB/SmolLM2-135M-Instruct")
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert sorted(config["target_modules"]) == [
+        "model.layers.3.mlp.down_proj",
+        "model.layers.8.mlp.down_proj",
+    ]
+    assert (
+        config["rank_pattern"]
+        == config["alpha_pattern"]
+        == {
+            "model.layers.8.mlp.down_proj": 3,
+            "model.layers.3.mlp.down_proj": 1,
+        }
+    )
+
+    peft_model = PeftModel.from_pretrained(copy.deepcopy(lm.model), out)
+    peft_model.eval()
+    with torch.no_grad():
+        got = peft_model(input_ids=ids).logits
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-4)
+
+    # our keys and shapes are exactly the ones peft itself saves for this adapter
+    ours = load_file(out / "adapter_model.safetensors")
+    theirs = get_peft_model_state_dict(peft_model, save_embedding_layers=False)  # no hub lookup
+    assert sorted(ours) == sorted(theirs)
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_nothing_to_export(tmp_path: Path) -> None:
+    wm = WeightMemory(tmp_path / "wm", torch.nn.Linear(2, 2))
+    with pytest.raises(NotFound, match="nothing to export"):
+        export_peft(wm, "nobody", tmp_path / "adapter", "base")
+    assert not (tmp_path / "adapter").exists()
