@@ -7,8 +7,9 @@ streams tokens through LangGraph's custom stream channel so a caller can print t
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -22,6 +23,12 @@ from agent.state import RecalledMemory, TurnState
 from memory.recall import Recaller, format_memory_line
 
 
+class UserWeights(Protocol):
+    """The part of the weight memory the agent needs: run code under one user's delta."""
+
+    def applied(self, user_id: str) -> AbstractContextManager[None]: ...
+
+
 @dataclass
 class GraphDeps:
     """What the nodes talk to; built once at start-up and handed in."""
@@ -31,6 +38,10 @@ class GraphDeps:
     observer: Observer
     generation: GenerationConfig
     history_turns: int = 6
+    weights: UserWeights | None = None  # None: every user gets the base model
+
+    def user_weights(self, user_id: str) -> AbstractContextManager[None]:
+        return self.weights.applied(user_id) if self.weights is not None else nullcontext()
 
 
 def _as_chat(messages: list[AnyMessage]) -> list[Message]:
@@ -56,9 +67,11 @@ def build_graph(deps: GraphDeps, checkpointer: BaseCheckpointSaver | None = None
         prompt = build_messages([r["line"] for r in state.get("recalled", [])], history, str(current.content))
         write = get_stream_writer()
         pieces: list[str] = []
-        for piece in deps.lm.stream(prompt, deps.generation):
-            pieces.append(piece)
-            write({"token": piece})
+        # the user's weight memory is active for this generation only; streaming's worker thread inherits it
+        with deps.user_weights(state["user_id"]):
+            for piece in deps.lm.stream(prompt, deps.generation):
+                pieces.append(piece)
+                write({"token": piece})
         reply = "".join(pieces).strip()
         return {"messages": [AIMessage(content=reply)], "reply": reply}
 

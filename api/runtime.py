@@ -24,6 +24,7 @@ from memory.extraction import CueExtractor
 from memory.history import History
 from memory.recall import RecallConfig, Recaller
 from memory.store import ObservationStore
+from memory.weights.weight_memory import WeightMemory
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class Runtime:
     extractor: CueExtractor
     recaller: Recaller
     lm: ChatLM | None = None
+    weights: WeightMemory | None = None
     agent: ChatAgent | None = None
     _closers: list[Any] = field(default_factory=list)
 
@@ -86,6 +88,11 @@ def build_runtime(
         rt.lm = lm or ChatLM(
             load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
         )
+        rt.weights = WeightMemory(settings.weights_path, rt.lm.model)
+        orphans = rt.weights.recover()  # a crash mid-commit leaves files the ledger never named
+        if orphans:
+            log.warning("removed %d orphaned delta file(s) left by an interrupted commit", len(orphans))
+        rt._closers.append(rt.weights.close)
         checkpointer = open_checkpointer(settings.threads_path)
         rt._closers.append(checkpointer.conn.close)
         deps = GraphDeps(
@@ -96,6 +103,7 @@ def build_runtime(
                 max_new_tokens=settings.max_new_tokens, temperature=settings.temperature
             ),
             history_turns=settings.history_turns,
+            weights=rt.weights,
         )
         rt.agent = ChatAgent(deps, checkpointer, settings.max_message_chars)
     return rt

@@ -116,5 +116,9 @@ class Settings(BaseSettings):
         return self.state_dir / "history.sqlite"
 
     @property
+    def weights_path(self) -> Path:
+        return self.state_dir / "weights"
+
+    @property
     def model_cache_dir(self) -> Path:
         return self.cache_dir / "models"

@@ -86,3 +86,29 @@ def test_bad_input_is_refused_and_writes_nothing(runtime: Runtime, user_id: str,
     if user_id == "ok-user":
         assert agent.history(user_id, "t1") == []
         assert runtime.store.count(user_id) == 0
+
+
+def test_each_user_is_answered_with_their_own_weight_memory(runtime: Runtime) -> None:
+    """A delta committed for one user changes that user's answers only, and deleting it restores base."""
+    import torch
+
+    from memory.weights.delta import Delta, LowRankUpdate
+
+    assert runtime.weights is not None
+    agent = runtime.require_agent()
+    edited, other = _user(), _user()
+    question = "Name a primary colour."
+    base_answer = agent.chat(other, question, "w").reply
+    gen = torch.Generator().manual_seed(0)
+    big = LowRankUpdate(
+        module="model.layers.8.mlp.down_proj",
+        down=torch.randn(4, 1536, generator=gen) * 0.5,
+        up=torch.randn(576, 4, generator=gen) * 0.5,
+    )
+    runtime.weights.commit(
+        edited, Delta.of([big]), editor="test", settings={}, requests=[], metrics={}, seconds=0.0
+    )
+    assert agent.chat(edited, question, "w").reply != base_answer
+    assert agent.chat(other, question, "w2").reply == base_answer
+    runtime.weights.delete_user(edited)
+    assert agent.chat(edited, question, "w3").reply == base_answer
