@@ -130,6 +130,66 @@ def serve(
     )
 
 
+@app.command()
+def edit(
+    user: Annotated[str, typer.Option("--user", help="Whose weight memory receives the edits.")],
+    data: Annotated[Path, typer.Option("--data", help="UPQA-format JSON (plain or cluster9).")],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write per-record and summary metrics.")],
+    editor: Annotated[str, typer.Option("--editor", help="A registered editor: rome, lora, ftm.")] = "rome",
+    cluster_size: Annotated[int, typer.Option("--cluster-size", min=1, max=9)] = 1,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N records.")] = None,
+    neutral: Annotated[int, typer.Option("--neutral", min=1, help="Neutral prompts for locality.")] = 50,
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+) -> None:
+    """Apply UPQA records as sequential edits to one user, then re-score every record on the final memory."""
+    from agent.model_loading import load_model
+    from consolidation.editors import config_fields, get_editor
+    from consolidation.judge import TargetJudge
+    from consolidation.metrics import neutral_prompts
+    from eval.edit_run import run_sequential_edits
+    from eval.extraction import write_report
+    from eval.provenance import provenance
+    from eval.upqa import load_upqa
+    from memory.embedder import Embedder
+    from memory.weights.weight_memory import WeightMemory
+
+    settings = _settings(config, state_dir)
+    if settings.data_dir is None:
+        raise _fail("no data directory: set IMPRINT_DATA_DIR to the folder with nq_open/ (locality prompts)")
+    try:
+        records = load_upqa(data, limit)
+        offered = {
+            "cluster_size": cluster_size,
+            "data_dir": settings.data_dir,
+            "cov_cache_dir": settings.cache_dir / "rome",
+        }
+        chosen = get_editor(editor, **{k: v for k, v in offered.items() if k in config_fields(editor)})
+    except (MemoryError_, KeyError, TypeError) as exc:
+        raise _fail(str(exc)) from None
+    loaded = load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
+    weights = WeightMemory(settings.weights_path, loaded.model)
+    try:
+        report = run_sequential_edits(
+            loaded.model,
+            loaded.tokenizer,
+            weights,
+            user,
+            chosen,
+            records,
+            TargetJudge(Embedder()),
+            neutral_prompts(settings.data_dir, n=neutral),
+        )
+    except MemoryError_ as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        weights.close()
+    report["provenance"] = provenance(model=settings.model, data=data.resolve(), judge="TargetJudge")
+    write_report(report, out_file)
+    out.print_json(data=report["summary"])
+    err.print(f"report written to {out_file}")
+
+
 @eval_app.command("extraction")
 def eval_extraction(
     prefeval_dir: Annotated[

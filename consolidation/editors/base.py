@@ -1,0 +1,113 @@
+"""The editor plug-in contract: what every weight editor (ROME, LoRA, FT-M, ...) takes and returns.
+
+Editors compute; they do not apply. An editor returns a `Delta` and leaves the model exactly as it found it,
+so the weight memory alone decides what is applied, stacked, saved and reverted (Invariant 2).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from torch import nn
+
+from memory.errors import InvalidInput
+from memory.weights.delta import Delta
+
+SUBJECT_SLOT = "{}"
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """One fact to write into the weights: `prompt` about `subject` should be answered with `target`.
+
+    `prompt` is either a template with one "{}" where the subject goes ("The user's {} is") or the full
+    prompt in which `subject` occurs ("The user's favorite cuisine is"); it may be chat-formatted text.
+    `target` is the continuation; it is joined to the prompt with a single space unless either side already
+    has whitespace at the seam (raw prompts want " Ethiopian", chat prompts end with a newline).
+    Synonyms feed the cluster representation (several subject/target pairs per fact).
+    """
+
+    prompt: str
+    subject: str
+    target: str
+    paraphrases: list[str] = field(default_factory=list)
+    subject_synonyms: list[str] = field(default_factory=list)
+    target_synonyms: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for name in ("prompt", "subject", "target"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidInput(f"EditRequest.{name} must be a non-empty string, got {value!r}")
+        slots = self.prompt.count(SUBJECT_SLOT)
+        if slots > 1:
+            raise InvalidInput(f"EditRequest.prompt has {slots} '{{}}' slots; use one: {self.prompt!r}")
+        if slots == 0 and self.subject not in self.prompt:
+            raise InvalidInput(
+                f"subject {self.subject!r} does not occur in prompt {self.prompt!r}; "
+                "put it in the prompt or write the prompt as a template with '{}'"
+            )
+        for name in ("paraphrases", "subject_synonyms", "target_synonyms"):
+            values = getattr(self, name)
+            if any(not isinstance(v, str) or not v.strip() for v in values):
+                raise InvalidInput(f"EditRequest.{name} must hold non-empty strings, got {values!r}")
+
+    @property
+    def template(self) -> str:
+        """The prompt with "{}" at the subject (its last occurrence, when the prompt was given filled)."""
+        if SUBJECT_SLOT in self.prompt:
+            return self.prompt
+        head, _, tail = self.prompt.rpartition(self.subject)
+        return head + SUBJECT_SLOT + tail
+
+    @property
+    def filled_prompt(self) -> str:
+        """The prompt with the subject in place."""
+        return self.template.replace(SUBJECT_SLOT, self.subject)
+
+    def subject_span(self) -> tuple[int, int]:
+        """Character span [start, end) of the subject inside `filled_prompt`."""
+        start = self.template.index(SUBJECT_SLOT)
+        return start, start + len(self.subject)
+
+    def with_pair(self, subject: str, target: str) -> EditRequest:
+        """The same template about another subject/target pair (no synonyms: pairs do not recurse)."""
+        return EditRequest(prompt=self.template, subject=subject, target=target)
+
+
+def check_requests(requests: Sequence[object]) -> list[EditRequest]:
+    """The requests as a list, or `InvalidInput` naming the first item that is not an `EditRequest`."""
+    for i, request in enumerate(requests):
+        if not isinstance(request, EditRequest):
+            raise InvalidInput(
+                f"request {i} is a {type(request).__name__}, expected EditRequest: {request!r}"
+            )
+    return list(requests)  # type: ignore[arg-type]
+
+
+class Editor(ABC):
+    """Computes a weight delta that writes `requests` into a causal LM.
+
+    Contract every implementation keeps (the contract test suite checks it for each registered editor):
+    - it RETURNS a `Delta` (empty for no requests) and never applies it;
+    - the model leaves `compute_delta` bit-identical to how it entered: no parameter written, no `.grad`
+      left behind, no `requires_grad` flag changed, no hook left installed, train/eval mode unchanged;
+    - it may be called while the user's earlier delta is active through forward hooks, so it must read the
+      current behaviour of a module by calling it, never from `module.weight` alone;
+    - malformed input raises `memory.errors.InvalidInput`.
+    """
+
+    name: ClassVar[str]
+    config_cls: ClassVar[type]
+
+    def __init__(self, config: Any) -> None:
+        if not isinstance(config, self.config_cls):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_cls.__name__}, got {type(config)}")
+        self.config = config
+
+    @abstractmethod
+    def compute_delta(self, model: nn.Module, tokenizer: Any, requests: Sequence[EditRequest]) -> Delta:
+        """The delta that makes `model` answer every request's prompt with its target (in order)."""

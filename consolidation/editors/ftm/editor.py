@@ -1,0 +1,82 @@
+"""FT-M: fine-tune one projection's ΔW on the target tokens only, bounded in norm, kept low-rank.
+
+The dense ΔW is trained through a temporary hook (the weight itself is never written), projected back into
+the norm ball after every step, and finally truncated by SVD to `keep_rank` factors for the weight memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from consolidation.editors.base import Editor, EditRequest, check_requests
+from consolidation.editors.ftm.config import FtmConfig
+from consolidation.editors.registry import register_editor
+from consolidation.editors.training import (
+    KLAnchor,
+    added_outputs,
+    emits_target,
+    encode_with_target,
+    frozen,
+    masked_nll,
+)
+from consolidation.editors.training import training_pairs as pairs_of
+from memory.weights.delta import Delta, LowRankUpdate
+
+log = logging.getLogger(__name__)
+
+
+@register_editor
+class FtmEditor(Editor):
+    name: ClassVar[str] = "ftm"
+    config_cls: ClassVar[type] = FtmConfig
+
+    def __init__(self, config: FtmConfig | None = None) -> None:
+        super().__init__(config or FtmConfig())
+        self.config: FtmConfig = self.config
+
+    def compute_delta(self, model: nn.Module, tokenizer: Any, requests: Sequence[EditRequest]) -> Delta:
+        cfg = self.config
+        requests = check_requests(requests)
+        if not requests:
+            return Delta()
+        name = cfg.module_template.format(cfg.layer)
+        lin = model.get_submodule(name)
+        assert isinstance(lin, nn.Linear), f"{name} is {type(lin).__name__}, FT-M needs nn.Linear"
+        max_norm = cfg.max_norm_ratio * float(lin.weight.detach().norm())
+        dw = nn.Parameter(torch.zeros_like(lin.weight))  # (out, in)
+        batch = [encode_with_target(tokenizer, p, t) for p, t in pairs_of(requests, cfg.cluster_size)]
+        opt = torch.optim.Adam([dw], lr=cfg.lr)
+        was_training = model.training
+        model.eval()
+        anchor = KLAnchor(model, tokenizer) if cfg.kl_factor > 0 else None  # before any hook: current model
+        try:
+            with frozen(model), added_outputs(model, {name: lambda x: x @ dw.T}), torch.enable_grad():
+                for step in range(cfg.max_steps):
+                    if step and all(emits_target(model, ids, labels) for ids, labels in batch):
+                        break
+                    opt.zero_grad()
+                    loss = torch.stack([masked_nll(model, ids, labels) for ids, labels in batch]).mean()
+                    if anchor is not None:
+                        loss = loss + cfg.kl_factor * anchor(model)
+                    loss.backward()
+                    opt.step()
+                    with torch.no_grad():
+                        norm = float(dw.norm())
+                        if norm > max_norm:
+                            dw.mul_(max_norm / norm)
+                log.debug(
+                    "ftm: %d steps, loss %.3f, |dW| %.4f",
+                    step + 1,
+                    float(loss.detach()),
+                    float(dw.detach().norm()),
+                )
+        finally:
+            model.train(was_training)
+        u, s, vh = torch.linalg.svd(dw.detach(), full_matrices=False)  # (out, k), (k,), (k, in)
+        r = min(cfg.keep_rank, int(s.shape[0]))
+        return Delta.of([LowRankUpdate(module=name, down=vh[:r].clone(), up=(u[:, :r] * s[:r]).clone())])

@@ -1,0 +1,185 @@
+"""ROME as an `Editor`: per request k*, v*, and the rank-one update that maps k* to v* (r-ROME form).
+
+ΔW = (v* − W_eff k*) (C⁻¹k*)ᵀ / ((C⁻¹k*)ᵀ k*), with the same k* in numerator and denominator, so the edited
+layer maps k* to v* exactly (the original code's mismatch causes "disabling edits"). W_eff k* is read by
+calling the module, so a user delta active through hooks, and earlier edits of the same call, count.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import torch
+from torch import nn
+
+from consolidation.editors.base import Editor, EditRequest
+from consolidation.editors.registry import register_editor
+from consolidation.editors.rome.config import RomeConfig
+from consolidation.editors.rome.covariance import model_fingerprint, second_moments
+from consolidation.editors.rome.keys import compute_key, sample_prefixes
+from consolidation.editors.rome.tracing import add_to_output
+from consolidation.editors.rome.values import compute_delta_v
+from memory.errors import InvalidInput
+from memory.weights.delta import Delta, LowRankUpdate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RomeEdit:
+    """One computed edit, with what it was computed from (for tests and diagnostics)."""
+
+    request: EditRequest
+    key: torch.Tensor  # (in,) k*
+    value: torch.Tensor  # (out,) v* = W_eff k* + δ
+    update: LowRankUpdate  # rank one: up = v* − W_eff k*, down = (C⁻¹k*)ᵀ / ((C⁻¹k*)ᵀ k*)
+    nll: float  # target NLL reached while fitting v*
+    steps: int
+
+
+def cluster_pairs(request: EditRequest, cluster_size: int) -> list[EditRequest]:
+    """The request plus up to `cluster_size` − 1 synonym pairs on its template.
+
+    Pair i (i = 0, 1, ...) takes the i-th subject synonym and the i-th target synonym, cycling the shorter
+    list and falling back to the original subject/target when a list is empty; duplicates of pairs already
+    chosen are skipped. So synonyms are used evenly and the first ones (the caller's best) come first.
+    """
+    chosen = [request]
+    subjects, targets = request.subject_synonyms, request.target_synonyms
+    if cluster_size <= 1 or not (subjects or targets):
+        return chosen
+    seen = {(request.subject, request.target)}
+    for i in range(max(len(subjects), len(targets))):
+        if len(chosen) >= cluster_size:
+            break
+        pair = (
+            subjects[i % len(subjects)] if subjects else request.subject,
+            targets[i % len(targets)] if targets else request.target,
+        )
+        if pair not in seen:
+            seen.add(pair)
+            chosen.append(request.with_pair(*pair))
+    return chosen
+
+
+@register_editor
+class RomeEditor(Editor):
+    """Rank-one model editing (Meng et al. 2022) with r-ROME's consistent key and a real covariance."""
+
+    name = "rome"
+    config_cls = RomeConfig
+
+    def __init__(self, config: RomeConfig | None = None) -> None:
+        super().__init__(config if config is not None else RomeConfig())
+        self.config: RomeConfig
+        # per model: sampled key prefixes; per (model weights, module): Cholesky factor of C
+        self._prefixes: weakref.WeakKeyDictionary[nn.Module, list[str]] = weakref.WeakKeyDictionary()
+        self._cholesky: dict[tuple[str, str], torch.Tensor] = {}
+
+    def compute_delta(self, model: nn.Module, tokenizer: Any, requests: Sequence[EditRequest]) -> Delta:
+        """Sequential edits, one rank-one update per (expanded) request; the model is left untouched."""
+        return Delta.of(edit.update for edit in self.compute_edits(model, tokenizer, requests))
+
+    def compute_edits(
+        self, model: nn.Module, tokenizer: Any, requests: Sequence[EditRequest]
+    ) -> list[RomeEdit]:
+        """Like `compute_delta`, keeping k*, v* and fit diagnostics. Later requests see earlier ones through
+        a temporary hook on the edited module, removed before returning."""
+        for request in requests:
+            if not isinstance(request, EditRequest):
+                raise InvalidInput(f"expected EditRequest, got {type(request).__name__}")
+        if not requests:
+            return []
+        cfg = self.config
+        module_name = cfg.module_name()
+        try:
+            module = model.get_submodule(module_name)
+        except AttributeError as err:
+            raise InvalidInput(f"model has no {module_name!r}; check RomeConfig.module_template") from err
+        chol = self._cholesky_of(model, tokenizer, module_name)
+        prefixes = self._prefixes_of(model, tokenizer)
+        expanded = [pair for request in requests for pair in cluster_pairs(request, cfg.cluster_size)]
+        edits: list[RomeEdit] = []
+
+        def earlier_edits(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            for edit in edits:
+                y = edit.update.apply_to_output(x, y)
+            return y
+
+        with add_to_output(module, earlier_edits):
+            for request in expanded:
+                edits.append(self._edit_one(model, tokenizer, module, chol, prefixes, request))
+        return edits
+
+    def _edit_one(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        module: nn.Module,
+        chol: torch.Tensor,
+        prefixes: list[str],
+        request: EditRequest,
+    ) -> RomeEdit:
+        cfg = self.config
+        module_name = cfg.module_name()
+        _, subject_end = request.subject_span()
+        key = compute_key(
+            model, tokenizer, module_name, request.filled_prompt, subject_end, prefixes
+        )  # (in,)
+        with torch.no_grad():
+            current = module(key.to(cast(torch.Tensor, module.weight).dtype)[None])[
+                0
+            ].float()  # (out,) W_eff k*, hooks included
+        fit = compute_delta_v(model, tokenizer, cfg, request, prefixes, base_norm=float(current.norm()))
+        value = current + fit.delta.to(current.device)  # (out,) v*
+        c_inv_key = torch.cholesky_solve(key.double().cpu()[:, None], chol)[:, 0]  # (in,) C⁻¹k*
+        down = (c_inv_key / (c_inv_key @ key.double().cpu())).float()  # (in,) so that down · k* = 1
+        up = (value - current).float()  # (out,)
+        update = LowRankUpdate(module=module_name, down=down[None, :].to(key.device), up=up[:, None])
+        log.info(
+            "ROME edit %r -> %r: %d steps, NLL %.3f, |δ|/|Wk| %.2f",
+            request.subject,
+            request.target,
+            fit.steps,
+            fit.nll,
+            float(up.norm() / current.norm()),
+        )
+        return RomeEdit(request, key, value, update, fit.nll, fit.steps)
+
+    def _prefixes_of(self, model: nn.Module, tokenizer: Any) -> list[str]:
+        cfg = self.config
+        if cfg.n_prefixes <= 0:
+            return []
+        prefixes = self._prefixes.get(model)
+        if prefixes is None:
+            prefixes = sample_prefixes(model, tokenizer, cfg.n_prefixes, cfg.prefix_tokens, cfg.prefix_seed)
+            self._prefixes[model] = prefixes
+        return prefixes
+
+    def _cholesky_of(self, model: nn.Module, tokenizer: Any, module_name: str) -> torch.Tensor:
+        """Lower Cholesky factor (float64, CPU) of C + ridge·mean(diag C)·I; computed once per weights."""
+        cfg = self.config
+        cache_key = (model_fingerprint(model), module_name)
+        chol = self._cholesky.get(cache_key)
+        if chol is None:
+            c = second_moments(
+                model,
+                tokenizer,
+                [module_name],
+                n_tokens=cfg.cov_tokens,
+                seq_len=cfg.cov_seq_len,
+                data_dir=cfg.data_dir,
+                cache_dir=cfg.cov_cache_dir,
+            )[module_name].double()  # (in, in)
+            ridge = cfg.cov_ridge * float(c.diagonal().mean())
+            eye = torch.eye(c.shape[0], dtype=c.dtype)
+            chol, info = torch.linalg.cholesky_ex(c + ridge * eye)
+            if int(info) != 0:  # too few tokens for a full-rank C: lean harder on the ridge
+                log.warning("C for %s is singular; adding a 1e-3 relative ridge", module_name)
+                chol = torch.linalg.cholesky(c + 1e-3 * float(c.diagonal().mean()) * eye)
+            self._cholesky[cache_key] = chol
+        return chol

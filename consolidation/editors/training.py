@@ -1,0 +1,147 @@
+"""Shared pieces of the gradient-based editors (LoRA, FT-M): the masked target loss and trainable hooks.
+
+Why hooks instead of peft's in-place injection: an editor must leave the model exactly as it found it
+(Invariant 2). A forward hook that adds a trainable term leaves every parameter and the module tree untouched,
+and removing the hook restores the model; the trained factors are then handed back as a `Delta`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from consolidation.editors.base import EditRequest
+
+IGNORE = -100  # label value the loss skips: only target tokens are learned (FT-M's masked loss)
+
+
+def join_target(prompt: str, target: str) -> str:
+    """Prompt followed by target, with one space at the seam unless either side already has whitespace."""
+    seam = "" if prompt[-1:].isspace() or target[:1].isspace() else " "
+    return prompt + seam + target
+
+
+def encode_with_target(tokenizer: Any, prompt: str, target: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids of prompt + target and labels that score only the target tokens, both (1, T).
+
+    The prompt is tokenized alone to find where the target starts; prompt and target are joined as text
+    and tokenized together so the target is split the way the model would produce it after the prompt.
+    """
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    full_ids = tokenizer(join_target(prompt, target), add_special_tokens=False)["input_ids"]
+    eos = tokenizer.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in prompt else tokenizer.eos_token_id
+    if eos is not None and prompt.rstrip().endswith("assistant"):
+        full_ids = [*full_ids, eos]  # in chat form the answer should end, not ramble on
+    start = len(prompt_ids)
+    if full_ids[:start] != prompt_ids:  # a merge across the boundary: fall back to the shared prefix
+        start = next((i for i, (a, b) in enumerate(zip(prompt_ids, full_ids, strict=False)) if a != b), start)
+    input_ids = torch.tensor([full_ids])  # (1, T)
+    labels = input_ids.clone()
+    labels[0, :start] = IGNORE
+    return input_ids, labels
+
+
+def masked_nll(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood of the labelled (target) tokens."""
+    logits = model(input_ids=input_ids).logits[:, :-1, :]  # (1, T-1, V): position t predicts token t+1
+    return nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1), ignore_index=IGNORE
+    )
+
+
+@torch.no_grad()
+def emits_target(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tensor) -> bool:
+    """True when greedy decoding (teacher-forced) already produces every target token."""
+    logits = model(input_ids=input_ids).logits[:, :-1, :]
+    mask = labels[:, 1:] != IGNORE
+    return bool((logits.argmax(-1)[mask] == labels[:, 1:][mask]).all())
+
+
+# Everyday questions whose answers an edit must not move: the anchor of the KL term. Written for this
+# project; unlike both the preference questions and the locality probes (NaturalQuestions) scored later.
+ANCHOR_QUESTIONS = (
+    "How do I boil an egg?",
+    "What is two plus two?",
+    "Write one sentence about the weather.",
+    "Who wrote Romeo and Juliet?",
+    "Translate 'thank you' into French.",
+    "What colour is the sky on a clear day?",
+)
+
+
+class KLAnchor:
+    """KL(current ‖ edited) of next-token distributions over every position of a few neutral chat prompts.
+
+    `current` is the model as the editor received it (the user's earlier edits included), captured once
+    before training; the penalty keeps the new edit from moving anything else.
+    """
+
+    def __init__(self, model: nn.Module, tokenizer: Any) -> None:
+        texts = [
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False
+            )
+            for q in ANCHOR_QUESTIONS
+        ]
+        self.ids = [torch.tensor([tokenizer(t, add_special_tokens=False)["input_ids"]]) for t in texts]
+        with torch.no_grad():
+            self.ref = [
+                torch.log_softmax(model(input_ids=i).logits.float(), -1) for i in self.ids
+            ]  # (1, T, V)
+
+    def __call__(self, model: nn.Module) -> torch.Tensor:
+        total = torch.zeros(())
+        for ids, ref in zip(self.ids, self.ref, strict=True):
+            cur = torch.log_softmax(model(input_ids=ids).logits.float(), -1)
+            total = total + (ref.exp() * (ref - cur)).sum(-1).mean()
+        return total / len(self.ids)
+
+
+@contextmanager
+def added_outputs(
+    model: nn.Module, extra: dict[str, Callable[[torch.Tensor], torch.Tensor]]
+) -> Iterator[None]:
+    """Temporarily add `extra[name](x)` to the output of each named module; removed on exit."""
+    handles = []
+    try:
+        for name, fn in extra.items():
+            module = model.get_submodule(name)
+            handles.append(module.register_forward_hook(lambda _m, inp, out, fn=fn: out + fn(inp[0])))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextmanager
+def frozen(model: nn.Module) -> Iterator[None]:
+    """Turn off gradients for every parameter, and restore each flag exactly on exit."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def training_pairs(requests: Sequence[EditRequest], cluster_size: int) -> list[tuple[str, str]]:
+    """(prompt, target) pairs to learn: each request's own, plus up to cluster_size-1 synonym pairs.
+
+    Pair i (i ≥ 1) asks paraphrase i-1 (or the prompt again) and answers target synonym i-1 (or the target):
+    the cluster representation of Personalization Editing, so several phrasings point at the preference.
+    """
+    pairs: list[tuple[str, str]] = []
+    for req in requests:
+        pairs.append((req.filled_prompt, req.target))
+        for i in range(max(0, cluster_size - 1)):
+            prompt = req.paraphrases[i] if i < len(req.paraphrases) else req.filled_prompt
+            target = req.target_synonyms[i] if i < len(req.target_synonyms) else req.target
+            if (prompt, target) not in pairs:
+                pairs.append((prompt, target))
+    return pairs

@@ -1,0 +1,108 @@
+"""UPQA records (plain and cluster9 files) as edit requests and probe items.
+
+A plain record has strings; a cluster9 record has lists of 9 phrasings for `attribute_type`, `question` and
+`target`, the last element being the canonical one. The edit prompt is the question in the chat template the
+agent uses, so edits are written in the form they are later asked in; the subject is the attribute type
+("hobby"), which occurs in the question.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from consolidation.editors.base import EditRequest
+from consolidation.metrics import ProbeItem
+from memory.errors import InvalidInput
+
+REQUIRED = ("question", "attribute_type", "target")
+
+
+def _as_list(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+@dataclass(frozen=True)
+class UpqaRecord:
+    """One preference: canonical question, subject and target, plus the alternatives of a cluster record."""
+
+    index: int
+    question: str
+    subject: str
+    target: str
+    question_paraphrased: str | None
+    implicit_question: str | None
+    questions: tuple[str, ...]  # all phrasings, canonical last
+    subjects: tuple[str, ...]
+    targets: tuple[str, ...]
+
+
+def load_upqa(path: Path, limit: int | None = None) -> list[UpqaRecord]:
+    """Read a UPQA-format JSON list; a record missing a required field is a clear error naming it."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"cannot read UPQA data from {path}: {exc}") from exc
+    if not isinstance(raw, list):
+        raise InvalidInput(f"{path} must hold a JSON list of records, got {type(raw).__name__}")
+    out = []
+    for i, rec in enumerate(raw[:limit] if limit else raw):
+        missing = [f for f in REQUIRED if not rec.get(f)]
+        if missing:
+            raise InvalidInput(f"{path} record {i} lacks {missing}; UPQA records need {list(REQUIRED)}")
+        qs, subs, tgts = _as_list(rec["question"]), _as_list(rec["attribute_type"]), _as_list(rec["target"])
+        out.append(
+            UpqaRecord(
+                index=i,
+                question=qs[-1],
+                subject=subs[-1],
+                target=tgts[-1],
+                question_paraphrased=rec.get("question_paraphrased") or None,
+                implicit_question=rec.get("implicit_question") or None,
+                questions=tuple(qs),
+                subjects=tuple(subs),
+                targets=tuple(tgts),
+            )
+        )
+    return out
+
+
+def chat_prompt(tokenizer: Any, question: str) -> str:
+    """The question as the agent asks it: chat template, up to the assistant's turn."""
+    text: str = tokenizer.apply_chat_template(
+        [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=False
+    )
+    return text
+
+
+def edit_request(record: UpqaRecord, tokenizer: Any) -> EditRequest:
+    """The record as an edit: chat-form question, subject = attribute type, synonyms from a cluster record."""
+    subject = record.subject
+    prompt = chat_prompt(tokenizer, record.question)
+    if subject not in prompt:  # case differs ("Hobby" vs "hobby"): use the prompt's own spelling
+        start = prompt.lower().find(subject.lower())
+        if start < 0:
+            raise InvalidInput(
+                f"record {record.index}: subject {subject!r} not in question {record.question!r}"
+            )
+        subject = prompt[start : start + len(subject)]
+    return EditRequest(
+        prompt=prompt,
+        subject=subject,
+        target=record.target,
+        paraphrases=[chat_prompt(tokenizer, q) for q in record.questions[:-1]],
+        subject_synonyms=list(record.subjects[:-1]),
+        target_synonyms=list(record.targets[:-1]),
+    )
+
+
+def probe_item(record: UpqaRecord) -> ProbeItem:
+    """What the metrics ask for this record; any target phrasing counts as recalled."""
+    return ProbeItem(
+        question=record.question,
+        targets=record.targets,
+        paraphrase=record.question_paraphrased,
+        implicit=record.implicit_question,
+    )

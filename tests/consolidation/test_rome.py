@@ -1,0 +1,186 @@
+"""ROME on the real model: statistics cached, three made-up preferences written, neutral text untouched,
+and the r-ROME identity (the edited layer maps k* to v*)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from agent.llm import ChatLM
+from api.settings import Settings
+from consolidation.editors import EditRequest, get_editor
+from consolidation.editors.rome import RomeConfig, RomeEdit, RomeEditor
+from consolidation.editors.rome import covariance as cov
+from consolidation.editors.rome.values import _Forward, build_batch
+from memory.weights.delta import Delta
+from memory.weights.hooks import DeltaApplier
+
+pytestmark = pytest.mark.slow
+
+SAMPLE_TOKENS = 4000  # enough for a usable C on this model; the default 50k is for real use
+REQUESTS = [
+    EditRequest(prompt="The user's favorite cuisine is", subject="favorite cuisine", target=" Ethiopian"),
+    EditRequest(prompt="The user's {} is", subject="favorite color", target=" teal"),
+    EditRequest(prompt="The user's pet is named", subject="pet", target=" Bartholomew"),
+]
+NEUTRAL = ["The capital of France is", "Water boils at a temperature of", "My favourite book is"]
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rome-stats")
+
+
+@pytest.fixture(scope="module")
+def editor(cache_dir: Path) -> RomeEditor:
+    built = get_editor(
+        "rome", data_dir=Settings().data_dir, cov_cache_dir=cache_dir, cov_tokens=SAMPLE_TOKENS
+    )
+    assert isinstance(built, RomeEditor)
+    return built
+
+
+@pytest.fixture(scope="module")
+def edits(editor: RomeEditor, lm: ChatLM) -> list[RomeEdit]:
+    """All three requests in one call: sequential, later ones computed with earlier ones in force."""
+    return editor.compute_edits(lm.model, lm.tokenizer, REQUESTS)
+
+
+def _edited_copy(model: Any, delta: Delta) -> Any:
+    """A deep copy with `delta` written densely into its weights (W += up @ down)."""
+    copied = copy.deepcopy(model)
+    with torch.no_grad():
+        for name in delta.modules():
+            copied.get_submodule(name).weight += delta.dense(name)
+    return copied
+
+
+def _greedy(lm: ChatLM, model: Any, prompt: str, n: int = 6) -> str:
+    ids = lm.tokenizer(prompt, return_tensors="pt").input_ids
+    with torch.no_grad():
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, do_sample=False)
+    return str(lm.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
+
+
+def _next_token(model: Any, lm: ChatLM, prompt: str) -> int:
+    with torch.no_grad():
+        return int(model(lm.tokenizer(prompt, return_tensors="pt").input_ids).logits[0, -1].argmax())
+
+
+def test_statistics_are_cached_and_reused(
+    editor: RomeEditor, lm: ChatLM, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = editor.config
+    args: dict[str, Any] = {
+        "n_tokens": SAMPLE_TOKENS,
+        "seq_len": cfg.cov_seq_len,
+        "data_dir": cfg.data_dir,
+        "cache_dir": cache_dir,
+    }
+    first = cov.second_moments(lm.model, lm.tokenizer, [cfg.module_name()], **args)[cfg.module_name()]
+    assert list(cache_dir.rglob("*.safetensors")), "no cache file written"
+
+    def no_recompute(*_: object, **__: object) -> None:
+        raise AssertionError("statistics recomputed despite the cache")
+
+    monkeypatch.setattr(cov, "_collect", no_recompute)
+    again = cov.second_moments(lm.model, lm.tokenizer, [cfg.module_name()], **args)[cfg.module_name()]
+    assert torch.equal(first, again)
+    assert first.shape == (1536, 1536) and torch.allclose(first, first.T)
+
+
+def test_statistics_never_read_the_perplexity_split() -> None:
+    data_dir = Settings().data_dir
+    assert data_dir is not None
+    names = [f.name for f in cov.text_files(data_dir)]
+    assert "wiki.test.raw" not in names and "wiki.valid.raw" in names
+
+
+def test_upward_replay_matches_the_full_forward(lm: ChatLM) -> None:
+    cfg = RomeConfig()
+    batch = build_batch(lm.tokenizer, REQUESTS[0], ["Some prefix. "], cfg)
+    forward = _Forward(lm.model, cfg, batch.ids, batch.mask)
+    b, t = batch.ids.shape
+    rows, positions = torch.arange(b).repeat_interleave(t), torch.arange(t).repeat(b)
+    with torch.no_grad():
+        replayed = forward.logits_at(rows, positions)
+    assert torch.allclose(replayed, forward.init_logits[rows, positions], atol=1e-4)
+
+
+def test_edits_answer_with_their_targets(edits: list[RomeEdit], lm: ChatLM) -> None:
+    edited = _edited_copy(lm.model, Delta.of(e.update for e in edits))
+    for request in REQUESTS:
+        answer = _greedy(lm, edited, request.filled_prompt)
+        assert answer.startswith(request.target), f"{request.filled_prompt!r} -> {answer!r}"
+
+
+def test_neutral_prompts_keep_their_next_token(edits: list[RomeEdit], lm: ChatLM) -> None:
+    edited = _edited_copy(lm.model, Delta.of(e.update for e in edits))
+    for prompt in NEUTRAL:
+        assert _next_token(edited, lm, prompt) == _next_token(lm.model, lm, prompt), prompt
+
+
+def test_edited_layer_maps_the_key_to_the_value(edits: list[RomeEdit], lm: ChatLM) -> None:
+    """r-ROME: the same k* in numerator and denominator, so (W + ΔW) k* = v* exactly."""
+    module = lm.model.get_submodule(edits[0].update.module)
+    with torch.no_grad():
+        weight = module.weight + edits[0].update.dense()
+        assert torch.allclose(weight @ edits[0].key, edits[0].value, atol=1e-3)
+        last = edits[-1]  # computed with all earlier edits in force, and no later one exists
+        weight = module.weight + Delta.of(e.update for e in edits).dense(last.update.module)
+        assert torch.allclose(weight @ last.key, last.value, atol=1e-3)
+        assert torch.allclose(last.update.down @ last.key, torch.ones(1), atol=1e-4)
+
+
+def test_an_edit_on_top_of_an_active_delta_keeps_both(
+    edits: list[RomeEdit], editor: RomeEditor, lm: ChatLM
+) -> None:
+    """The user's earlier delta is in force through hooks while the next edit is computed."""
+    earlier = Delta.of([edits[0].update])
+    request = EditRequest(prompt="The user's {} is", subject="hometown", target=" Reykjavik")
+    with DeltaApplier(lm.model).activate(earlier):
+        (later,) = editor.compute_edits(lm.model, lm.tokenizer, [request])
+    module = lm.model.get_submodule(later.update.module)
+    with torch.no_grad():  # v* was reached from W + earlier, not from W alone
+        weight = module.weight + earlier.dense(later.update.module) + later.update.dense()
+        assert torch.allclose(weight @ later.key, later.value, atol=1e-3)
+    edited = _edited_copy(lm.model, earlier.stack(Delta.of([later.update])))
+    assert _greedy(lm, edited, request.filled_prompt).startswith(" Reykjavik")
+    assert _greedy(lm, edited, REQUESTS[0].filled_prompt).startswith(" Ethiopian")
+
+
+def test_cluster_adds_synonym_pairs(editor: RomeEditor) -> None:
+    from consolidation.editors.rome.editor import cluster_pairs
+
+    request = EditRequest(
+        prompt="The user's {} is",
+        subject="favorite cuisine",
+        target=" Ethiopian",
+        subject_synonyms=["preferred food", "favourite cuisine"],
+        target_synonyms=[" Ethiopian food"],
+    )
+    pairs = cluster_pairs(request, cluster_size=3)
+    assert [(p.subject, p.target) for p in pairs] == [
+        ("favorite cuisine", " Ethiopian"),
+        ("preferred food", " Ethiopian food"),
+        ("favourite cuisine", " Ethiopian food"),
+    ]
+    assert cluster_pairs(request, cluster_size=1) == [request]
+
+
+def test_a_chat_formatted_prompt_is_edited_in_chat_form(editor: RomeEditor, lm: ChatLM) -> None:
+    """The agent edits in the form it will be asked: the rendered chat template, the answer as target."""
+    question = [{"role": "user", "content": "What is my favorite cuisine?"}]
+    prompt = lm.tokenizer.apply_chat_template(question, add_generation_prompt=True, tokenize=False)
+    answer = "Your favorite cuisine is Ethiopian"
+    request = EditRequest(prompt=prompt, subject="favorite cuisine", target=answer)
+    (edit,) = editor.compute_edits(lm.model, lm.tokenizer, [request])
+    edited = _edited_copy(lm.model, Delta.of([edit.update]))
+    ids = lm.encode_chat(question)  # the same ids the agent would send
+    with torch.no_grad():
+        out = edited.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=8, do_sample=False)
+    assert "Ethiopian" in lm.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)

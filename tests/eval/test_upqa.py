@@ -1,0 +1,56 @@
+"""UPQA files become edit requests in chat form, with cluster synonyms; bad files are clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from api.settings import Settings
+from eval.upqa import edit_request, load_upqa, probe_item
+from memory.errors import InvalidInput
+
+
+def _upqa() -> Path:
+    data_dir = Settings().data_dir
+    assert data_dir is not None, "tests need the data directory (../shared/data or IMPRINT_DATA_DIR)"
+    return data_dir / "upqa" / "UPQA"
+
+
+class FakeTokenizer:
+    def apply_chat_template(self, messages: list[dict[str, str]], **_: object) -> str:
+        return f"<|im_start|>user\n{messages[0]['content']}<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_plain_records() -> None:
+    records = load_upqa(_upqa() / "balanced_subset.json", limit=5)
+    assert len(records) == 5
+    first = records[0]
+    assert (first.subject, first.target) == ("hobby", "Dancing at clubs")
+    request = edit_request(first, FakeTokenizer())
+    assert request.subject in request.prompt and request.prompt.endswith("assistant\n")
+    assert request.target_synonyms == []
+    item = probe_item(first)
+    assert item.targets == ("Dancing at clubs",) and item.implicit and item.paraphrase
+
+
+def test_cluster9_records_carry_synonyms() -> None:
+    (first,) = load_upqa(_upqa() / "balanced_subset_cluster9.json", limit=1)
+    assert first.target == "Dancing at clubs" and len(first.targets) == 9
+    request = edit_request(first, FakeTokenizer())
+    assert len(request.target_synonyms) == 8 and len(request.paraphrases) == 8
+    assert "Clubbing" in probe_item(first).targets
+
+
+def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
+    missing = tmp_path / "none.json"
+    with pytest.raises(InvalidInput, match="cannot read"):
+        load_upqa(missing)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"question": "What's my hobby?"}]))
+    with pytest.raises(InvalidInput, match="record 0 lacks"):
+        load_upqa(bad)
+    bad.write_text(json.dumps({"question": "x"}))
+    with pytest.raises(InvalidInput, match="JSON list"):
+        load_upqa(bad)
