@@ -145,3 +145,44 @@ def training_pairs(requests: Sequence[EditRequest], cluster_size: int) -> list[t
             if (prompt, target) not in pairs:
                 pairs.append((prompt, target))
     return pairs
+
+
+def fit(
+    model: nn.Module,
+    tokenizer: Any,
+    pairs: Sequence[tuple[str, str]],
+    extra: dict[str, Callable[[torch.Tensor], torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    max_steps: int,
+    kl_factor: float = 0.0,
+    after_step: Callable[[], None] | None = None,
+) -> tuple[int, float]:
+    """Train the parameters behind `extra` until every target is the greedy answer or `max_steps` is hit.
+
+    The model is frozen, in eval mode (no dropout: edits are deterministic) and only sees `extra` through
+    temporary hooks; all three are restored on return. `after_step` runs after each optimiser step (FT-M
+    projects back into its norm ball there). Returns the steps taken and the last loss.
+    """
+    batch = [encode_with_target(tokenizer, p, t) for p, t in pairs]
+    was_training = model.training
+    model.eval()
+    anchor = KLAnchor(model, tokenizer) if kl_factor > 0 else None  # before any hook: the current model
+    step, last = 0, float("nan")
+    try:
+        with frozen(model), added_outputs(model, extra), torch.enable_grad():
+            for step in range(max_steps):
+                if step and all(emits_target(model, ids, labels) for ids, labels in batch):
+                    break
+                optimizer.zero_grad()
+                loss = torch.stack([masked_nll(model, ids, labels) for ids, labels in batch]).mean()
+                if anchor is not None:
+                    loss = loss + kl_factor * anchor(model)
+                loss.backward()
+                optimizer.step()
+                if after_step is not None:
+                    with torch.no_grad():
+                        after_step()
+                last = float(loss.detach())
+    finally:
+        model.train(was_training)
+    return step + 1, last

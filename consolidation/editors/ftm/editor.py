@@ -16,15 +16,7 @@ from torch import nn
 from consolidation.editors.base import Editor, EditRequest, check_requests
 from consolidation.editors.ftm.config import FtmConfig
 from consolidation.editors.registry import register_editor
-from consolidation.editors.training import (
-    KLAnchor,
-    added_outputs,
-    emits_target,
-    encode_with_target,
-    frozen,
-    masked_nll,
-)
-from consolidation.editors.training import training_pairs as pairs_of
+from consolidation.editors.training import fit, training_pairs
 from memory.weights.delta import Delta, LowRankUpdate
 
 log = logging.getLogger(__name__)
@@ -49,34 +41,23 @@ class FtmEditor(Editor):
         assert isinstance(lin, nn.Linear), f"{name} is {type(lin).__name__}, FT-M needs nn.Linear"
         max_norm = cfg.max_norm_ratio * float(lin.weight.detach().norm())
         dw = nn.Parameter(torch.zeros_like(lin.weight))  # (out, in)
-        batch = [encode_with_target(tokenizer, p, t) for p, t in pairs_of(requests, cfg.cluster_size)]
-        opt = torch.optim.Adam([dw], lr=cfg.lr)
-        was_training = model.training
-        model.eval()
-        anchor = KLAnchor(model, tokenizer) if cfg.kl_factor > 0 else None  # before any hook: current model
-        try:
-            with frozen(model), added_outputs(model, {name: lambda x: x @ dw.T}), torch.enable_grad():
-                for step in range(cfg.max_steps):
-                    if step and all(emits_target(model, ids, labels) for ids, labels in batch):
-                        break
-                    opt.zero_grad()
-                    loss = torch.stack([masked_nll(model, ids, labels) for ids, labels in batch]).mean()
-                    if anchor is not None:
-                        loss = loss + cfg.kl_factor * anchor(model)
-                    loss.backward()
-                    opt.step()
-                    with torch.no_grad():
-                        norm = float(dw.norm())
-                        if norm > max_norm:
-                            dw.mul_(max_norm / norm)
-                log.debug(
-                    "ftm: %d steps, loss %.3f, |dW| %.4f",
-                    step + 1,
-                    float(loss.detach()),
-                    float(dw.detach().norm()),
-                )
-        finally:
-            model.train(was_training)
+
+        def project() -> None:  # back into the norm ball: the "constrained" in constrained fine-tuning
+            norm = float(dw.norm())
+            if norm > max_norm:
+                dw.mul_(max_norm / norm)
+
+        steps, loss = fit(
+            model,
+            tokenizer,
+            training_pairs(requests, cfg.cluster_size),
+            {name: lambda x: x @ dw.T},
+            torch.optim.Adam([dw], lr=cfg.lr),
+            cfg.max_steps,
+            cfg.kl_factor,
+            after_step=project,
+        )
+        log.debug("ftm: %d steps, loss %.3f, |dW| %.4f", steps, loss, float(dw.detach().norm()))
         u, s, vh = torch.linalg.svd(dw.detach(), full_matrices=False)  # (out, k), (k,), (k, in)
         r = min(cfg.keep_rank, int(s.shape[0]))
         return Delta.of([LowRankUpdate(module=name, down=vh[:r].clone(), up=(u[:, :r] * s[:r]).clone())])
