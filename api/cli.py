@@ -148,8 +148,7 @@ def edit(
     from consolidation.judge import TargetJudge
     from consolidation.metrics import neutral_prompts
     from eval.edit_run import run_sequential_edits
-    from eval.extraction import write_report
-    from eval.provenance import provenance
+    from eval.provenance import provenance, write_report
     from eval.upqa import load_upqa
     from memory.embedder import Embedder
     from memory.weights.weight_memory import WeightMemory
@@ -201,8 +200,8 @@ def eval_extraction(
     ] = None,
 ) -> None:
     """Recall of implicit preferences on PrefEval persona conversations; false positives on filler turns."""
-    from eval.extraction import evaluate_extraction, write_report
-    from eval.provenance import provenance
+    from eval.extraction import evaluate_extraction
+    from eval.provenance import provenance, write_report
     from memory.embedder import Embedder
     from memory.extraction import CueExtractor
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -201,20 +199,3 @@ def _misses(
         if len(out) >= N_EXAMPLES:
             break
     return out
-
-
-def write_report(report: dict[str, Any], out: Path) -> None:
-    """Write `report` as JSON atomically: a reader never sees a half-written file, even after a crash."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(report, fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

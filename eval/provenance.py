@@ -1,12 +1,15 @@
-"""What produced a result: every results file says which code, data and components made it."""
+"""Results files: written atomically, and each says which code, data and components produced it."""
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+from memory.atomic import atomic_write_bytes
 
 
 def git_commit(repo: Path | None = None) -> str:
@@ -37,3 +40,8 @@ def provenance(**components: Any) -> dict[str, Any]:
         "machine": f"{platform.machine()}, {platform.system()}, python {platform.python_version()}",
         **{k: str(v) for k, v in components.items()},
     }
+
+
+def write_report(report: dict[str, Any], out: Path) -> None:
+    """Write `report` as indented JSON, atomically: a reader never sees a half-written results file."""
+    atomic_write_bytes(Path(out), (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))

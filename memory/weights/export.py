@@ -16,8 +16,8 @@ from pathlib import Path
 from peft import LoraConfig
 from safetensors.torch import save as st_save
 
+from memory.atomic import atomic_write_bytes
 from memory.errors import NotFound
-from memory.weights.files import atomic_write_bytes
 from memory.weights.weight_memory import WeightMemory
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.extraction import evaluate_extraction, write_report
+from eval.extraction import evaluate_extraction
+from eval.provenance import write_report
 from memory.embedder import Embedder
 from memory.extraction import CueExtractor, Extractor
 from memory.observations import Candidate, Polarity

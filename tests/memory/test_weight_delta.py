@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from memory.weights import files
+from memory import atomic
 from memory.weights.delta import Delta, LowRankUpdate
 from memory.weights.files import TEMP_PREFIX, load_delta, save_delta
 
@@ -61,7 +61,7 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(
     def crash(src: object, dst: object) -> None:
         raise OSError("disk gone")
 
-    monkeypatch.setattr(files.os, "replace", crash)
+    monkeypatch.setattr(atomic.os, "replace", crash)
     with pytest.raises(OSError, match="disk gone"):
         save_delta(path, _delta(1))
     assert path.read_bytes() == before

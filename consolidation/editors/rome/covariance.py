@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 from tqdm.auto import tqdm
 
 from consolidation.editors.rome.tracing import capture_inputs, run_until_stopped
+from memory.atomic import atomic_write_bytes
 from memory.errors import InvalidInput
 from memory.weights.hooks import DeltaApplier
 
@@ -101,19 +100,6 @@ def cache_path(cache_dir: Path, model_id: str, data_id: str, module: str, n_toke
     return cache_dir.expanduser() / f"{model_id}-{data_id}" / f"{module}.{n_tokens}.safetensors"
 
 
-def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 @torch.no_grad()
 def _collect(
     model: nn.Module,
@@ -180,7 +166,9 @@ def second_moments(
         computed = _collect(model, tokenizer, todo, files, n_tokens, seq_len)
         for module, c in computed.items():
             path = cache_path(cache_dir, model_id, data_id, module, n_tokens)
-            _atomic_save({"C": c.contiguous()}, path, {"module": module, "tokens": str(n_tokens)})
+            atomic_write_bytes(
+                path, save({"C": c.contiguous()}, metadata={"module": module, "tokens": str(n_tokens)})
+            )
             log.info("ROME statistics for %s cached at %s", module, path)
         result.update(computed)
     return result
