@@ -13,7 +13,7 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from agent.graph import GraphDeps, build_graph
+from agent.graph import GraphDeps, as_chat, build_graph
 from agent.llm import Message
 from agent.state import RecalledMemory
 from agent.threads import thread_key
@@ -91,12 +91,7 @@ class ChatAgent:
         user_id = validate_user_id(user_id)
         thread_id = validate_record_id(thread_id, what="thread id")
         snap = self.graph.get_state({"configurable": {"thread_id": thread_key(user_id, thread_id)}})
-        role = {"human": "user", "ai": "assistant"}
-        return [
-            {"role": role[m.type], "content": str(m.content)}
-            for m in snap.values.get("messages", [])
-            if m.type in role
-        ]
+        return as_chat(snap.values.get("messages", []))
 
     def flush(self) -> None:
         """Wait until every observed turn is stored."""

@@ -44,7 +44,8 @@ class GraphDeps:
         return self.weights.applied(user_id) if self.weights is not None else nullcontext()
 
 
-def _as_chat(messages: list[AnyMessage]) -> list[Message]:
+def as_chat(messages: list[AnyMessage]) -> list[Message]:
+    """LangChain messages as chat-template dicts (the thread stores no system messages; they are per turn)."""
     role = {"human": "user", "ai": "assistant", "system": "system"}
     return [{"role": role[m.type], "content": str(m.content)} for m in messages if m.type in role]
 
@@ -63,7 +64,7 @@ def build_graph(deps: GraphDeps, checkpointer: BaseCheckpointSaver | None = None
 
     def respond(state: TurnState) -> dict[str, Any]:
         *earlier, current = state["messages"]
-        history = _as_chat(earlier)[-2 * deps.history_turns :] if deps.history_turns else []
+        history = as_chat(earlier)[-2 * deps.history_turns :] if deps.history_turns else []
         prompt = build_messages([r["line"] for r in state.get("recalled", [])], history, str(current.content))
         write = get_stream_writer()
         pieces: list[str] = []

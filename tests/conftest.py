@@ -43,7 +43,8 @@ def embedder() -> Embedder:
     return Embedder()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -70,7 +71,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if exe is None:  # chromadb installs it; its absence is a broken environment, not a reason to skip
         raise RuntimeError("the `chroma` CLI is not on PATH; reinstall chromadb")
     root = tmp_path_factory.mktemp("chroma-server")
-    port = _free_port()
+    port = free_port()
     log_path = root / "server.log"
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
     with log_path.open("wb") as log_file:

@@ -88,6 +88,31 @@ def check_requests(requests: Sequence[object]) -> list[EditRequest]:
     return list(requests)  # type: ignore[arg-type]
 
 
+def cluster_pairs(request: EditRequest, cluster_size: int) -> list[EditRequest]:
+    """The request plus up to `cluster_size` − 1 synonym pairs on its template.
+
+    Pair i (i = 0, 1, ...) takes the i-th subject synonym and the i-th target synonym, cycling the shorter
+    list and falling back to the original subject/target when a list is empty; duplicates of pairs already
+    chosen are skipped. So synonyms are used evenly and the first ones (the caller's best) come first.
+    """
+    chosen = [request]
+    subjects, targets = request.subject_synonyms, request.target_synonyms
+    if cluster_size <= 1 or not (subjects or targets):
+        return chosen
+    seen = {(request.subject, request.target)}
+    for i in range(max(len(subjects), len(targets))):
+        if len(chosen) >= cluster_size:
+            break
+        pair = (
+            subjects[i % len(subjects)] if subjects else request.subject,
+            targets[i % len(targets)] if targets else request.target,
+        )
+        if pair not in seen:
+            seen.add(pair)
+            chosen.append(request.with_pair(*pair))
+    return chosen
+
+
 class Editor(ABC):
     """Computes a weight delta that writes `requests` into a causal LM.
 
@@ -103,11 +128,21 @@ class Editor(ABC):
     name: ClassVar[str]
     config_cls: ClassVar[type]
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any = None) -> None:
+        config = self.config_cls() if config is None else config  # None: the config's own defaults
         if not isinstance(config, self.config_cls):
             raise TypeError(f"{type(self).__name__} needs a {self.config_cls.__name__}, got {type(config)}")
         self.config = config
 
-    @abstractmethod
     def compute_delta(self, model: nn.Module, tokenizer: Any, requests: Sequence[EditRequest]) -> Delta:
-        """The delta that makes `model` answer every request's prompt with its target (in order)."""
+        """The delta that makes `model` answer every request's prompt with its target (in order).
+
+        Checks the requests once for every editor (`InvalidInput` on anything else), and answers an empty
+        list with an empty delta, so implementations only compute.
+        """
+        checked = check_requests(requests)
+        return self._compute_delta(model, tokenizer, checked) if checked else Delta()
+
+    @abstractmethod
+    def _compute_delta(self, model: nn.Module, tokenizer: Any, requests: list[EditRequest]) -> Delta:
+        """Compute the delta for a non-empty list of checked requests."""

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from consolidation.editors.base import EditRequest
+from consolidation.editors.base import EditRequest, cluster_pairs
 
 IGNORE = -100  # label value the loss skips: only target tokens are learned (FT-M's masked loss)
 
@@ -131,20 +131,10 @@ def frozen(model: nn.Module) -> Iterator[None]:
 
 
 def training_pairs(requests: Sequence[EditRequest], cluster_size: int) -> list[tuple[str, str]]:
-    """(prompt, target) pairs to learn: each request's own, plus up to cluster_size-1 synonym pairs.
-
-    Pair i (i ≥ 1) asks paraphrase i-1 (or the prompt again) and answers target synonym i-1 (or the target):
-    the cluster representation of Personalization Editing, so several phrasings point at the preference.
-    """
-    pairs: list[tuple[str, str]] = []
-    for req in requests:
-        pairs.append((req.filled_prompt, req.target))
-        for i in range(max(0, cluster_size - 1)):
-            prompt = req.paraphrases[i] if i < len(req.paraphrases) else req.filled_prompt
-            target = req.target_synonyms[i] if i < len(req.target_synonyms) else req.target
-            if (prompt, target) not in pairs:
-                pairs.append((prompt, target))
-    return pairs
+    """(prompt, target) texts to learn: each request and its synonym pairs (`cluster_pairs`, as ROME)."""
+    return [
+        (pair.filled_prompt, pair.target) for req in requests for pair in cluster_pairs(req, cluster_size)
+    ]
 
 
 def fit(

@@ -2,8 +2,9 @@
 
 Why SQLite in WAL mode with one transaction per change: a commit is a version row plus a head move, and a
 crash must leave either both or neither (Invariant 5); WAL lets readers (serving) go on while a
-consolidation writes. History is never deleted by a revert: reverting moves `head` and marks the versions
-off the new head's parent chain 'reverted', so any version can be returned to later (Invariant 3). Every
+consolidation writes. History is never deleted by a revert: reverting moves `head` only; a version's
+status (in force or reverted) is derived on read from the head's parent chain, so any version can be
+returned to later (Invariant 3) and a commit writes one row and one head, however many versions exist. Every
 row keeps its provenance: editor, settings, the requests with their observation ids, metrics, the drift
 report and the time it took (Invariant 4).
 """
@@ -38,7 +39,6 @@ CREATE TABLE IF NOT EXISTS versions (
     drift      TEXT,
     seconds    REAL    NOT NULL,
     file       TEXT    NOT NULL,
-    status     TEXT    NOT NULL CHECK (status IN ('committed', 'reverted')),
     PRIMARY KEY (user_id, version)
 );
 CREATE TABLE IF NOT EXISTS heads (
@@ -53,13 +53,9 @@ class LedgerConflict(RuntimeError):
 
 
 @dataclass(frozen=True)
-class VersionInfo:
-    """One committed increment of a user's weight memory and its provenance."""
+class NewVersion:
+    """What a commit records; the ledger adds user, version number, parent and time."""
 
-    user_id: str
-    version: int
-    parent: int | None  # None for a first version; after a revert, the version it branched from
-    created_at: str  # ISO 8601, UTC
     editor: str
     settings: dict[str, Any]
     requests: list[dict[str, Any]]
@@ -67,27 +63,24 @@ class VersionInfo:
     drift: dict[str, Any] | None
     seconds: float
     file: str  # path of this version's increment, relative to the weight memory's root
-    status: str  # COMMITTED (in force) or REVERTED
+
+
+@dataclass(frozen=True)
+class VersionInfo(NewVersion):
+    """One recorded increment of a user's weight memory, its provenance, and whether it is in force."""
+
+    user_id: str
+    version: int
+    parent: int | None  # None for a first version; after a revert, the version it branched from
+    created_at: str  # ISO 8601, UTC
+    status: str  # COMMITTED (on the head's parent chain: in force) or REVERTED; derived, not stored
 
     @property
     def in_force(self) -> bool:
         return self.status == COMMITTED
 
 
-@dataclass(frozen=True)
-class NewVersion:
-    """What a commit records; the ledger adds user, version number, parent, time and status."""
-
-    editor: str
-    settings: dict[str, Any]
-    requests: list[dict[str, Any]]
-    metrics: dict[str, Any]
-    drift: dict[str, Any] | None
-    seconds: float
-    file: str
-
-
-def _row_to_info(row: sqlite3.Row) -> VersionInfo:
+def _row_to_info(row: sqlite3.Row, in_force: set[int]) -> VersionInfo:
     return VersionInfo(
         user_id=row["user_id"],
         version=row["version"],
@@ -100,7 +93,7 @@ def _row_to_info(row: sqlite3.Row) -> VersionInfo:
         drift=None if row["drift"] is None else json.loads(row["drift"]),
         seconds=row["seconds"],
         file=row["file"],
-        status=row["status"],
+        status=COMMITTED if row["version"] in in_force else REVERTED,
     )
 
 
@@ -131,10 +124,11 @@ class Ledger:
             self._local.db = None
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, rolled back on any error: all of a change or none of it."""
+    def _transaction(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+        """BEGIN [IMMEDIATE] … COMMIT, rolled back on any error: all of a change or none of it (writes),
+        one snapshot (reads)."""
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
         try:
             yield db
         except BaseException:
@@ -145,36 +139,35 @@ class Ledger:
     # reading
 
     def head(self, user_id: str) -> int:
-        row = self._db().execute("SELECT version FROM heads WHERE user_id = ?", (user_id,)).fetchone()
-        return 0 if row is None else int(row["version"])
+        return self._head_in(self._db(), user_id)
+
+    def _rows(self, user_id: str) -> tuple[dict[int, sqlite3.Row], set[int]]:
+        """All of the user's rows by version, and the versions in force; one consistent read."""
+        with self._transaction(immediate=False) as db:
+            rows = {
+                r["version"]: r
+                for r in db.execute("SELECT * FROM versions WHERE user_id = ? ORDER BY version", (user_id,))
+            }
+            head = self._head_in(db, user_id)
+        return rows, _parent_chain(head, {v: r["parent"] for v, r in rows.items()})
 
     def versions(self, user_id: str) -> list[VersionInfo]:
-        rows = (
-            self._db()
-            .execute("SELECT * FROM versions WHERE user_id = ? ORDER BY version", (user_id,))
-            .fetchall()
-        )
-        return [_row_to_info(r) for r in rows]
+        rows, in_force = self._rows(user_id)
+        return [_row_to_info(r, in_force) for r in rows.values()]
 
     def get(self, user_id: str, version: int) -> VersionInfo:
-        row = (
-            self._db()
-            .execute("SELECT * FROM versions WHERE user_id = ? AND version = ?", (user_id, version))
-            .fetchone()
-        )
-        if row is None:
+        rows, in_force = self._rows(user_id)
+        if version not in rows:
             raise NotFound(f"user {user_id!r} has no weight-memory version {version}")
-        return _row_to_info(row)
+        return _row_to_info(rows[version], in_force)
 
     def chain(self, user_id: str, version: int) -> list[VersionInfo]:
         """Versions 1..`version` along the parent chain, oldest first: what is in force at `version`."""
-        out: list[VersionInfo] = []
-        current: int | None = version
-        while current:
-            info = self.get(user_id, current)
-            out.append(info)
-            current = info.parent
-        return out[::-1]
+        rows, in_force = self._rows(user_id)
+        if version and version not in rows:
+            raise NotFound(f"user {user_id!r} has no weight-memory version {version}")
+        chain = _parent_chain(version, {v: r["parent"] for v, r in rows.items()})
+        return [_row_to_info(rows[v], in_force) for v in sorted(chain)]
 
     def next_version(self, user_id: str) -> int:
         row = (
@@ -200,7 +193,7 @@ class Ledger:
             if self._head_in(db, user_id) != parent:
                 raise LedgerConflict(f"user {user_id!r}: head moved away from {parent} during the commit")
             db.execute(
-                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     user_id,
                     version,
@@ -213,7 +206,6 @@ class Ledger:
                     None if record.drift is None else json.dumps(record.drift),
                     float(record.seconds),
                     record.file,
-                    COMMITTED,
                 ),
             )
             self._set_head(db, user_id, version)
@@ -244,19 +236,18 @@ class Ledger:
 
     @staticmethod
     def _set_head(db: sqlite3.Connection, user_id: str, version: int) -> None:
-        parents = dict(db.execute("SELECT version, parent FROM versions WHERE user_id = ?", (user_id,)))
-        in_force: set[int] = set()
-        current: int | None = version
-        while current:
-            in_force.add(current)
-            current = parents[current]
         db.execute(
             "INSERT INTO heads (user_id, version) VALUES (?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET version = excluded.version",
             (user_id, version),
         )
-        for v in parents:
-            db.execute(
-                "UPDATE versions SET status = ? WHERE user_id = ? AND version = ?",
-                (COMMITTED if v in in_force else REVERTED, user_id, v),
-            )
+
+
+def _parent_chain(version: int, parents: dict[int, int | None]) -> set[int]:
+    """`version` and its ancestors (empty for 0, the base model)."""
+    chain: set[int] = set()
+    current: int | None = version
+    while current:
+        chain.add(current)
+        current = parents[current]
+    return chain

@@ -57,17 +57,17 @@ def test_target_tokens_alone_are_labelled(lm: ChatLM) -> None:
     assert learned.endswith("<|im_end|>")  # in chat form the answer also learns to stop
 
 
-def test_cluster_pairs_use_synonyms_and_paraphrases() -> None:
+def test_cluster_pairs_put_synonyms_in_the_template() -> None:
     request = EditRequest(
         prompt="What's my hobby?",
         subject="hobby",
         target="Clubbing",
-        paraphrases=["What's my pastime?", "What do I do for fun?"],
+        subject_synonyms=["pastime", "interest"],
         target_synonyms=["Nightclub dancing", "Going out dancing"],
     )
     assert training_pairs([request], 1) == [("What's my hobby?", "Clubbing")]
     assert training_pairs([request], 3) == [
         ("What's my hobby?", "Clubbing"),
         ("What's my pastime?", "Nightclub dancing"),
-        ("What do I do for fun?", "Going out dancing"),
+        ("What's my interest?", "Going out dancing"),
     ]

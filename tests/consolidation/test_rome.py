@@ -154,7 +154,7 @@ def test_an_edit_on_top_of_an_active_delta_keeps_both(
 
 
 def test_cluster_adds_synonym_pairs(editor: RomeEditor) -> None:
-    from consolidation.editors.rome.editor import cluster_pairs
+    from consolidation.editors.base import cluster_pairs
 
     request = EditRequest(
         prompt="The user's {} is",

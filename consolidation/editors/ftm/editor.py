@@ -7,13 +7,12 @@ the norm ball after every step, and finally truncated by SVD to `keep_rank` fact
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from consolidation.editors.base import Editor, EditRequest, check_requests
+from consolidation.editors.base import Editor, EditRequest
 from consolidation.editors.ftm.config import FtmConfig
 from consolidation.editors.registry import register_editor
 from consolidation.editors.training import fit, training_pairs
@@ -26,16 +25,10 @@ log = logging.getLogger(__name__)
 class FtmEditor(Editor):
     name: ClassVar[str] = "ftm"
     config_cls: ClassVar[type] = FtmConfig
+    config: FtmConfig
 
-    def __init__(self, config: FtmConfig | None = None) -> None:
-        super().__init__(config or FtmConfig())
-        self.config: FtmConfig = self.config
-
-    def compute_delta(self, model: nn.Module, tokenizer: Any, requests: Sequence[EditRequest]) -> Delta:
+    def _compute_delta(self, model: nn.Module, tokenizer: Any, requests: list[EditRequest]) -> Delta:
         cfg = self.config
-        requests = check_requests(requests)
-        if not requests:
-            return Delta()
         name = cfg.module_template.format(cfg.layer)
         lin = model.get_submodule(name)
         assert isinstance(lin, nn.Linear), f"{name} is {type(lin).__name__}, FT-M needs nn.Linear"

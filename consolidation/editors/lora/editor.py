@@ -7,13 +7,13 @@ returned as low-rank factors: exactly what a peft LoRA adapter stores, and what 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from consolidation.editors.base import Editor, EditRequest, check_requests
+from consolidation.editors.base import Editor, EditRequest
 from consolidation.editors.lora.config import LoraConfig
 from consolidation.editors.registry import register_editor
 from consolidation.editors.training import fit, training_pairs
@@ -31,16 +31,10 @@ def _lora_term(a: torch.Tensor, b: torch.Tensor, scale: float) -> Callable[[torc
 class LoraEditor(Editor):
     name: ClassVar[str] = "lora"
     config_cls: ClassVar[type] = LoraConfig
+    config: LoraConfig
 
-    def __init__(self, config: LoraConfig | None = None) -> None:
-        super().__init__(config or LoraConfig())
-        self.config: LoraConfig = self.config
-
-    def compute_delta(self, model: nn.Module, tokenizer: Any, requests: Sequence[EditRequest]) -> Delta:
+    def _compute_delta(self, model: nn.Module, tokenizer: Any, requests: list[EditRequest]) -> Delta:
         cfg = self.config
-        requests = check_requests(requests)
-        if not requests:
-            return Delta()
         gen = torch.Generator().manual_seed(cfg.seed)
         factors: dict[str, tuple[nn.Parameter, nn.Parameter]] = {}
         for name in (cfg.module_template.format(i) for i in cfg.layers):

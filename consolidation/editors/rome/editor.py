@@ -16,7 +16,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from consolidation.editors.base import Editor, EditRequest
+from consolidation.editors.base import Editor, EditRequest, check_requests, cluster_pairs
 from consolidation.editors.registry import register_editor
 from consolidation.editors.rome.config import RomeConfig
 from consolidation.editors.rome.covariance import model_fingerprint, second_moments
@@ -41,31 +41,6 @@ class RomeEdit:
     steps: int
 
 
-def cluster_pairs(request: EditRequest, cluster_size: int) -> list[EditRequest]:
-    """The request plus up to `cluster_size` − 1 synonym pairs on its template.
-
-    Pair i (i = 0, 1, ...) takes the i-th subject synonym and the i-th target synonym, cycling the shorter
-    list and falling back to the original subject/target when a list is empty; duplicates of pairs already
-    chosen are skipped. So synonyms are used evenly and the first ones (the caller's best) come first.
-    """
-    chosen = [request]
-    subjects, targets = request.subject_synonyms, request.target_synonyms
-    if cluster_size <= 1 or not (subjects or targets):
-        return chosen
-    seen = {(request.subject, request.target)}
-    for i in range(max(len(subjects), len(targets))):
-        if len(chosen) >= cluster_size:
-            break
-        pair = (
-            subjects[i % len(subjects)] if subjects else request.subject,
-            targets[i % len(targets)] if targets else request.target,
-        )
-        if pair not in seen:
-            seen.add(pair)
-            chosen.append(request.with_pair(*pair))
-    return chosen
-
-
 @register_editor
 class RomeEditor(Editor):
     """Rank-one model editing (Meng et al. 2022) with r-ROME's consistent key and a real covariance."""
@@ -74,13 +49,13 @@ class RomeEditor(Editor):
     config_cls = RomeConfig
 
     def __init__(self, config: RomeConfig | None = None) -> None:
-        super().__init__(config if config is not None else RomeConfig())
+        super().__init__(config)
         self.config: RomeConfig
         # per model: sampled key prefixes; per (model weights, module): Cholesky factor of C
         self._prefixes: weakref.WeakKeyDictionary[nn.Module, list[str]] = weakref.WeakKeyDictionary()
         self._cholesky: dict[tuple[str, str], torch.Tensor] = {}
 
-    def compute_delta(self, model: nn.Module, tokenizer: Any, requests: Sequence[EditRequest]) -> Delta:
+    def _compute_delta(self, model: nn.Module, tokenizer: Any, requests: list[EditRequest]) -> Delta:
         """Sequential edits, one rank-one update per (expanded) request; the model is left untouched."""
         return Delta.of(edit.update for edit in self.compute_edits(model, tokenizer, requests))
 
@@ -89,9 +64,7 @@ class RomeEditor(Editor):
     ) -> list[RomeEdit]:
         """Like `compute_delta`, keeping k*, v* and fit diagnostics. Later requests see earlier ones through
         a temporary hook on the edited module, removed before returning."""
-        for request in requests:
-            if not isinstance(request, EditRequest):
-                raise InvalidInput(f"expected EditRequest, got {type(request).__name__}")
+        requests = check_requests(requests)
         if not requests:
             return []
         cfg = self.config
