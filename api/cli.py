@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -19,6 +20,10 @@ log = logging.getLogger(__name__)
 app = typer.Typer(help="imprint: a conversational agent whose memory learns.", no_args_is_help=True)
 eval_app = typer.Typer(help="Measure imprint's components on the data directory.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+bench_app = typer.Typer(
+    help="Time and score imprint's components on the default model.", no_args_is_help=True
+)
+app.add_typer(bench_app, name="bench")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file (IMPRINT_CONFIG).")]
 StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="State directory (IMPRINT_STATE_DIR).")]
@@ -187,6 +192,67 @@ def edit(
     write_report(report, out_file)
     out.print_json(data=report["summary"])
     err.print(f"report written to {out_file}")
+
+
+def _csv(value: str, kind: Callable[[str], Any], what: str) -> list[Any]:
+    try:
+        items = [kind(v.strip()) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise _fail(f"{what}: expected a comma-separated list, got {value!r}") from None
+    if not items:
+        raise _fail(f"{what}: give at least one value")
+    return items
+
+
+@bench_app.command("edit")
+def bench_edit(
+    out_file: Annotated[Path, typer.Option("--out", help="JSON report; a Markdown table goes next to it.")],
+    editors: Annotated[str, typer.Option("--editors", help="Comma-separated editors.")] = "rome,lora,ftm",
+    cluster_sizes: Annotated[str, typer.Option("--cluster-sizes", help="Comma-separated, 1..9.")] = "1,3",
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N records.")] = None,
+    neutral: Annotated[int, typer.Option("--neutral", min=1, help="Neutral prompts for locality.")] = 50,
+    config: ConfigOpt = None,
+) -> None:
+    """Each editor at each cluster size: 100 sequential UPQA edits to one user, timed and scored."""
+    from agent.model_loading import load_model
+    from consolidation.editors import available_editors
+    from consolidation.judge import TargetJudge
+    from consolidation.metrics import neutral_prompts
+    from eval.bench_edit import BenchPlan, render_table, run_edit_bench
+    from eval.provenance import provenance, write_report
+    from memory.atomic import atomic_write_bytes
+    from memory.embedder import Embedder
+
+    settings = _settings(config, None)
+    if settings.data_dir is None:
+        raise _fail("no data directory: set IMPRINT_DATA_DIR to the folder with upqa/ and nq_open/")
+    names = _csv(editors, str, "--editors")
+    unknown = [n for n in names if n not in available_editors()]
+    if unknown:
+        raise _fail(f"unknown editors {unknown}; known editors: {available_editors()}")
+    sizes = _csv(cluster_sizes, int, "--cluster-sizes")
+    if any(not 1 <= s <= 9 for s in sizes):
+        raise _fail(f"--cluster-sizes must lie in 1..9, got {sizes}")
+    loaded = load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
+    judge = TargetJudge(Embedder())
+    try:
+        report = run_edit_bench(
+            loaded.model,
+            loaded.tokenizer,
+            judge,
+            neutral_prompts(settings.data_dir, n=neutral),
+            settings.data_dir,
+            BenchPlan(names, sizes, limit),
+            settings.cache_dir,
+        )
+    except (MemoryError_, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    report["provenance"] = provenance(model=settings.model, data=settings.data_dir, judge="TargetJudge")
+    write_report(report, out_file)
+    table = render_table(report["rows"])
+    atomic_write_bytes(out_file.with_suffix(".md"), table.encode("utf-8"))
+    out.print(table, markup=False, highlight=False)
+    err.print(f"report written to {out_file} and {out_file.with_suffix('.md')}")
 
 
 @eval_app.command("extraction")

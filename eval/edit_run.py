@@ -1,14 +1,19 @@
 """Sequential edits for one user, then every record re-scored on the final weight memory.
 
 This is what `imprint edit` and `imprint bench edit` run. Each edit is computed with the user's earlier
-edits active (that is what "sequential" means for a served user), committed as a new version, and only after
-the last one are all records scored, so early edits that later ones overwrote show up as misses.
+edits active (that is what "sequential" means for a served user) and committed as a new version. Each
+record is scored twice: right after its own edit (`efficacy_at_edit`) and after the last edit.
+
+A user has one value per attribute at a time: a later record about the same subject ("hobby") *supersedes*
+an earlier one, as a user who took up a new hobby would. After the last edit the live records (the latest per
+subject) must be answered with their targets: that is `efficacy`. Superseded records are reported apart
+(`superseded_recalled`: how often the old value is still the answer), and `efficacy_all` scores every record
+against its own target, which no single user can reach when subjects repeat.
 """
 
 from __future__ import annotations
 
 import logging
-import resource
 import statistics
 import time
 from collections.abc import Sequence
@@ -20,7 +25,8 @@ from tqdm import tqdm
 
 from consolidation.editors.base import Editor
 from consolidation.judge import TargetJudge
-from consolidation.metrics import edit_scores, locality, next_token_logprobs
+from consolidation.metrics import edit_scores, greedy_answers, locality, next_token_logprobs
+from eval.peak_memory import PeakMemory
 from eval.upqa import UpqaRecord, edit_request, probe_item
 from memory.weights.weight_memory import WeightMemory
 
@@ -39,6 +45,21 @@ def _settings_of(editor: Editor) -> dict[str, Any]:
     return {}
 
 
+def superseded_by(records: Sequence[UpqaRecord]) -> list[int | None]:
+    """For each record, the position of the last later record about the same subject, or None if live."""
+    last: dict[str, int] = {}
+    for pos, rec in enumerate(records):
+        last[rec.subject.casefold()] = pos
+    return [
+        None if last[r.subject.casefold()] == pos else last[r.subject.casefold()]
+        for pos, r in enumerate(records)
+    ]
+
+
+def _mean(values: Sequence[bool]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
 def run_sequential_edits(
     model: Any,
     tokenizer: Any,
@@ -55,25 +76,35 @@ def run_sequential_edits(
     settings = _settings_of(editor)
     seconds: list[float] = []
     versions: list[int] = []
-    for rec in tqdm(records, desc=f"{editor.name} edits", unit="edit", disable=not progress):
-        request = edit_request(rec, tokenizer)
-        started = time.perf_counter()
-        with weights.applied(user_id):
-            delta = editor.compute_delta(model, tokenizer, [request])
-        took = time.perf_counter() - started
-        info = weights.commit(
-            user_id,
-            delta,
-            editor=editor.name,
-            settings=settings,
-            requests=[
-                {"record": rec.index, "subject": rec.subject, "target": rec.target, "question": rec.question}
-            ],
-            metrics={},
-            seconds=took,
-        )
-        seconds.append(took)
-        versions.append(info.version)
+    at_edit: list[dict[str, Any]] = []
+    with PeakMemory() as peak:
+        for rec in tqdm(records, desc=f"{editor.name} edits", unit="edit", disable=not progress):
+            request = edit_request(rec, tokenizer)
+            started = time.perf_counter()
+            with weights.applied(user_id):
+                delta = editor.compute_delta(model, tokenizer, [request])
+            took = time.perf_counter() - started
+            info = weights.commit(
+                user_id,
+                delta,
+                editor=editor.name,
+                settings=settings,
+                requests=[
+                    {
+                        "record": rec.index,
+                        "subject": rec.subject,
+                        "target": rec.target,
+                        "question": rec.question,
+                    }
+                ],
+                metrics={},
+                seconds=took,
+            )
+            seconds.append(took)
+            versions.append(info.version)
+            with weights.applied(user_id):
+                answer = greedy_answers(model, tokenizer, [rec.question])[0]
+            at_edit.append({"answer": answer, "hit": judge.judge(answer, rec.targets).hit})
 
     with weights.applied(user_id):
         scores = edit_scores(model, tokenizer, judge, [probe_item(r) for r in records])
@@ -81,6 +112,7 @@ def run_sequential_edits(
     with weights.applied(ISOLATION_USER):
         isolated = bool(torch.equal(base_lp, next_token_logprobs(model, tokenizer, neutral)))
 
+    later = superseded_by(records)
     per_record = [
         {
             "record": r.index,
@@ -88,31 +120,47 @@ def run_sequential_edits(
             "target": r.target,
             "version": v,
             "seconds": round(s, 3),
+            "superseded_by": None if sup is None else records[sup].index,
+            "at_edit": now,
             **m,
         }
-        for r, v, s, m in zip(records, versions, seconds, scores["per_item"], strict=True)
+        for r, v, s, sup, now, m in zip(
+            records, versions, seconds, later, at_edit, scores["per_item"], strict=True
+        )
     ]
+    live = [p for p in per_record if p["superseded_by"] is None]
+    old = [p for p in per_record if p["superseded_by"] is not None]
+
+    def share(rows: list[dict[str, Any]], metric: str) -> float | None:
+        return _mean([p[metric]["hit"] for p in rows if metric in p])
+
     summary = {
         "editor": editor.name,
         "settings": settings,
         "edits": len(records),
-        "efficacy": scores.get("efficacy"),
-        "paraphrase": scores.get("paraphrase"),
-        "implicit": scores.get("implicit"),
+        "live_records": len(live),
+        "efficacy": share(live, "efficacy"),
+        "paraphrase": share(live, "paraphrase"),
+        "implicit": share(live, "implicit"),
+        "efficacy_at_edit": share(per_record, "at_edit"),
+        "efficacy_all": share(per_record, "efficacy"),
+        "superseded_recalled": share(old, "efficacy"),
         **loc,
         "isolation_bit_identical": isolated,
-        "median_seconds_per_edit": statistics.median(seconds) if seconds else None,
+        "median_seconds_per_edit": round(statistics.median(seconds), 3) if seconds else None,
         "total_seconds": round(sum(seconds), 1),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": peak.peak_mib,
         "judge_threshold": judge.threshold,
         "neutral_prompts": len(neutral),
     }
     log.info(
-        "%s: efficacy %.2f, paraphrase %.2f, implicit %.2f, locality %.2f after %d edits",
+        "%s: efficacy %s (live %d), at edit %s, paraphrase %s, implicit %s, locality %.2f after %d edits",
         editor.name,
-        summary["efficacy"] or 0,
-        summary["paraphrase"] or 0,
-        summary["implicit"] or 0,
+        summary["efficacy"],
+        len(live),
+        summary["efficacy_at_edit"],
+        summary["paraphrase"],
+        summary["implicit"],
         summary["locality"],
         len(records),
     )

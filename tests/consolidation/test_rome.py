@@ -15,7 +15,8 @@ from api.settings import Settings
 from consolidation.editors import EditRequest, get_editor
 from consolidation.editors.rome import RomeConfig, RomeEdit, RomeEditor
 from consolidation.editors.rome import covariance as cov
-from consolidation.editors.rome.values import _Forward, build_batch
+from consolidation.editors.rome.tracing import add_to_output
+from consolidation.editors.rome.values import _delta_adder, _Forward, build_batch
 from memory.weights.delta import Delta
 from memory.weights.hooks import DeltaApplier
 
@@ -100,15 +101,29 @@ def test_statistics_never_read_the_perplexity_split() -> None:
     assert "wiki.test.raw" not in names and "wiki.valid.raw" in names
 
 
-def test_upward_replay_matches_the_full_forward(lm: ChatLM) -> None:
-    cfg = RomeConfig()
-    batch = build_batch(lm.tokenizer, REQUESTS[0], ["Some prefix. "], cfg)
-    forward = _Forward(lm.model, cfg, batch.ids, batch.mask)
-    b, t = batch.ids.shape
-    rows, positions = torch.arange(b).repeat_interleave(t), torch.arange(t).repeat(b)
-    with torch.no_grad():
-        replayed = forward.logits_at(rows, positions)
-    assert torch.allclose(replayed, forward.init_logits[rows, positions], atol=1e-4)
+@pytest.mark.parametrize("reuse_prefix", [False, True])
+def test_replay_matches_the_full_forward_under_a_delta(lm: ChatLM, reuse_prefix: bool) -> None:
+    """The fast paths (blocks from L up; and also only the tokens from the subject on) give the full model's
+    logits at every position δ can reach, with and without a non-zero δ, in prefixed and KL rows alike."""
+    fast_cfg = RomeConfig(reuse_prefix=reuse_prefix)
+    prefixes = ["Some prefix. ", "A much longer prefix than that one. "]  # rows of different head lengths
+    batch = build_batch(lm.tokenizer, REQUESTS[0], prefixes, fast_cfg)
+    module = lm.model.get_submodule(fast_cfg.module_name())
+    delta = 5 * torch.randn(int(module.weight.shape[0]), generator=torch.Generator().manual_seed(0))
+    rows, positions = batch.mask.nonzero(as_tuple=True)
+    reached = positions >= batch.subject_index[rows]
+    rows, positions = rows[reached], positions[reached]
+
+    def logits(cfg: RomeConfig) -> tuple[torch.Tensor, torch.Tensor]:
+        forward = _Forward(lm.model, cfg, batch.ids, batch.mask, batch.subject_index)
+        with torch.no_grad(), add_to_output(module, _delta_adder(delta, forward.subject_index)):
+            return forward.initial_logits_at(rows, positions), forward.logits_at(rows, positions)
+
+    full_before, full_after = logits(RomeConfig(upward_only=False))
+    fast_before, fast_after = logits(fast_cfg)
+    assert not torch.allclose(full_before, full_after, atol=1e-2), "δ changed nothing: the test tests nothing"
+    assert torch.allclose(fast_before, full_before, atol=1e-3)
+    assert torch.allclose(fast_after, full_after, atol=1e-3), float((fast_after - full_after).abs().max())
 
 
 def test_edits_answer_with_their_targets(edits: list[RomeEdit], lm: ChatLM) -> None:

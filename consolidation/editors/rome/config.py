@@ -17,7 +17,7 @@ class RomeConfig:
     final_norm_path: str = "model.norm"  # applied before the LM head when only the upper layers are run
 
     # v*: the output change at the subject's last token that makes the model say the target
-    v_lr: float = 0.5  # Adam step on δ; ROME's value, reaches the target in ~10-20 steps here
+    v_lr: float = 1.0  # Adam step on δ; ROME's 0.5 needed ~18 steps here, 1.0 ~11 with the same answers
     v_steps: int = 40  # upper bound; early stopping usually ends far sooner
     kl_factor: float = 0.0625  # ROME's weight of KL on "{subject} is a": keeps the subject's other meaning
     v_weight_decay: float = 0.5  # ROME's penalty on ‖δ‖/‖W k‖²: prefers small deltas among equal fits
@@ -27,9 +27,12 @@ class RomeConfig:
     greedy_nll_stop: float = 0.5  # ... with mean NLL below this (margin so the rank-one fit still wins)
     kl_prompts: tuple[str, ...] = ("{} is a",)  # ROME's essence prompt, per subject
     upward_only: bool = True  # backprop only through layers ≥ L from cached inputs: ~2× faster, same result
+    reuse_prefix: bool = True  # ... and only through tokens from the subject on (earlier ones keep their K/V)
 
     # k*: averaged over the bare prompt and short model-written prefixes (ROME's context templates)
-    n_prefixes: int = 5  # ROME used 10-20 on GPT-2 XL; 5 keeps k* stable at a fraction of the cost
+    n_prefixes: int = (
+        2  # ROME used 10-20 on GPT-2 XL; each costs a row in every v* step (2: ~2x faster than 5)
+    )
     prefix_tokens: int = 8  # short, so the prompt still dominates the context
     prefix_seed: int = 0  # prefixes are sampled once per model with this seed: deterministic edits
     use_prefixes_for_v: bool = True  # fit δ in the prefixed contexts too, as ROME does (generalises better)

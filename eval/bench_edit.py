@@ -1,0 +1,116 @@
+"""`imprint bench edit`: every editor, at each cluster size, on the same records and neutral prompts.
+
+Each (editor, cluster size) run gets a fresh weight store and one user, so runs never see each other's
+edits; the model, judge and neutral prompts are shared, so the rows of the table compare like with like.
+Cluster size 1 reads the plain UPQA file; larger sizes read its cluster9 twin (same records, 9 phrasings
+each), which is where the synonym pairs come from.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from consolidation.editors import config_fields, get_editor
+from consolidation.judge import TargetJudge
+from eval.edit_run import run_sequential_edits
+from eval.upqa import load_upqa
+from memory.weights.weight_memory import WeightMemory
+
+log = logging.getLogger(__name__)
+
+PLAIN = Path("upqa/UPQA/balanced_subset.json")
+CLUSTERED = Path("upqa/UPQA/balanced_subset_cluster9.json")
+BENCH_USER = "bench-user"
+
+COLUMNS = (  # (summary key, table header)
+    ("editor", "editor"),
+    ("cluster_size", "cluster"),
+    ("edits", "edits"),
+    ("efficacy", "efficacy (live)"),
+    ("paraphrase", "paraphrase"),
+    ("implicit", "implicit"),
+    ("efficacy_at_edit", "efficacy at edit"),
+    ("efficacy_all", "efficacy (all)"),
+    ("superseded_recalled", "old value kept"),
+    ("locality", "locality"),
+    ("locality_kl", "KL"),
+    ("isolation_bit_identical", "isolated"),
+    ("median_seconds_per_edit", "median s/edit"),
+    ("peak_rss_mib", "peak RSS MiB"),
+)
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """What to run: editors × cluster sizes over the first `limit` records (None: all)."""
+
+    editors: Sequence[str]
+    cluster_sizes: Sequence[int]
+    limit: int | None = None
+
+
+def data_file(data_dir: Path, cluster_size: int) -> Path:
+    """The UPQA file a cluster size reads; a clear error if the data directory lacks it."""
+    path = Path(data_dir) / (PLAIN if cluster_size == 1 else CLUSTERED)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; set IMPRINT_DATA_DIR to the folder that has upqa/")
+    return path
+
+
+def run_edit_bench(
+    model: Any,
+    tokenizer: Any,
+    judge: TargetJudge,
+    neutral: Sequence[str],
+    data_dir: Path,
+    plan: BenchPlan,
+    cache_dir: Path,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the plan; returns {"rows": [summary per run], "runs": [full report per run]}."""
+    rows: list[dict[str, Any]] = []
+    runs: list[dict[str, Any]] = []
+    for name in plan.editors:
+        for size in plan.cluster_sizes:
+            records = load_upqa(data_file(data_dir, size), plan.limit)
+            offered = {"cluster_size": size, "data_dir": data_dir, "cov_cache_dir": cache_dir / "rome"}
+            editor = get_editor(name, **{k: v for k, v in offered.items() if k in config_fields(name)})
+            log.info("bench: %s, cluster size %d, %d records", name, size, len(records))
+            with tempfile.TemporaryDirectory(prefix="imprint-bench-") as tmp:
+                weights = WeightMemory(Path(tmp) / "weights", model)
+                try:
+                    report = run_sequential_edits(
+                        model, tokenizer, weights, BENCH_USER, editor, records, judge, neutral, progress
+                    )
+                finally:
+                    weights.close()
+            report["summary"]["cluster_size"] = size
+            report["summary"]["data"] = str(data_file(data_dir, size))
+            rows.append(report["summary"])
+            runs.append(report)
+    return {"rows": rows, "runs": runs}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def render_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The summary rows as a Markdown table, one row per (editor, cluster size)."""
+    lines = [
+        "| " + " | ".join(header for _, header in COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    lines += ["| " + " | ".join(_cell(row.get(key)) for key, _ in COLUMNS) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
