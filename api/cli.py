@@ -149,10 +149,9 @@ def edit(
 ) -> None:
     """Apply UPQA records as sequential edits to one user, then re-score every record on the final memory."""
     from agent.model_loading import load_model
-    from consolidation.editors import config_fields, get_editor
     from consolidation.judge import TargetJudge
     from consolidation.metrics import neutral_prompts
-    from eval.edit_run import run_sequential_edits
+    from eval.edit_run import editor_for, run_sequential_edits
     from eval.provenance import provenance, write_report
     from eval.upqa import load_upqa
     from memory.embedder import Embedder
@@ -163,12 +162,7 @@ def edit(
         raise _fail("no data directory: set IMPRINT_DATA_DIR to the folder with nq_open/ (locality prompts)")
     try:
         records = load_upqa(data, limit)
-        offered = {
-            "cluster_size": cluster_size,
-            "data_dir": settings.data_dir,
-            "cov_cache_dir": settings.cache_dir / "rome",
-        }
-        chosen = get_editor(editor, **{k: v for k, v in offered.items() if k in config_fields(editor)})
+        chosen = editor_for(editor, cluster_size, settings.data_dir, settings.cache_dir)
     except (MemoryError_, KeyError, TypeError) as exc:
         raise _fail(str(exc)) from None
     loaded = load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)

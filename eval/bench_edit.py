@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from consolidation.editors import config_fields, get_editor
 from consolidation.judge import TargetJudge
-from eval.edit_run import run_sequential_edits
+from eval.edit_run import editor_for, run_sequential_edits
 from eval.upqa import load_upqa
 from memory.weights.weight_memory import WeightMemory
 
@@ -77,9 +76,9 @@ def run_edit_bench(
     runs: list[dict[str, Any]] = []
     for name in plan.editors:
         for size in plan.cluster_sizes:
-            records = load_upqa(data_file(data_dir, size), plan.limit)
-            offered = {"cluster_size": size, "data_dir": data_dir, "cov_cache_dir": cache_dir / "rome"}
-            editor = get_editor(name, **{k: v for k, v in offered.items() if k in config_fields(name)})
+            path = data_file(data_dir, size)
+            records = load_upqa(path, plan.limit)
+            editor = editor_for(name, size, data_dir, cache_dir)
             log.info("bench: %s, cluster size %d, %d records", name, size, len(records))
             with tempfile.TemporaryDirectory(prefix="imprint-bench-") as tmp:
                 weights = WeightMemory(Path(tmp) / "weights", model)
@@ -90,7 +89,7 @@ def run_edit_bench(
                 finally:
                     weights.close()
             report["summary"]["cluster_size"] = size
-            report["summary"]["data"] = str(data_file(data_dir, size))
+            report["summary"]["data"] = str(path)
             rows.append(report["summary"])
             runs.append(report)
     return {"rows": rows, "runs": runs}

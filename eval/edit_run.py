@@ -18,11 +18,13 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
+from consolidation.editors import config_fields, get_editor
 from consolidation.editors.base import Editor
 from consolidation.judge import TargetJudge
 from consolidation.metrics import edit_scores, greedy_answers, locality, next_token_logprobs
@@ -43,6 +45,12 @@ def _settings_of(editor: Editor) -> dict[str, Any]:
             for k, v in asdict(cfg).items()
         }
     return {}
+
+
+def editor_for(name: str, cluster_size: int, data_dir: Path, cache_dir: Path) -> Editor:
+    """A registered editor, given whichever of cluster size, data directory and statistics cache it takes."""
+    offered = {"cluster_size": cluster_size, "data_dir": data_dir, "cov_cache_dir": cache_dir / "rome"}
+    return get_editor(name, **{k: v for k, v in offered.items() if k in config_fields(name)})
 
 
 def superseded_by(records: Sequence[UpqaRecord]) -> list[int | None]:
