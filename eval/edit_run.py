@@ -1,7 +1,9 @@
 """Sequential edits for one user, then every record re-scored on the final weight memory.
 
 This is what `imprint edit` and `imprint bench edit` run. Each edit is computed with the user's earlier
-edits active (that is what "sequential" means for a served user) and committed as a new version. Each
+edits active (that is what "sequential" means for a served user) and committed as a new version: the
+editor returns the user's whole new memory (`Editor.compute_memory`), so an editor that replaces a subject's
+earlier update (ROME) can, and one that only adds (LoRA, FT-M) stores just its increment. Each
 record is scored twice: right after its own edit (`efficacy_at_edit`) and after the last edit.
 
 A user has one value per attribute at a time: a later record about the same subject ("hobby") *supersedes*
@@ -89,12 +91,12 @@ def run_sequential_edits(
         for rec in tqdm(records, desc=f"{editor.name} edits", unit="edit", disable=not progress):
             request = edit_request(rec, tokenizer)
             started = time.perf_counter()
-            with weights.applied(user_id):
-                delta = editor.compute_delta(model, tokenizer, [request])
+            memory = editor.compute_memory(model, tokenizer, [request], weights.delta(user_id))
             took = time.perf_counter() - started
             info = weights.commit(
                 user_id,
-                delta,
+                memory,
+                whole=True,
                 editor=editor.name,
                 settings=settings,
                 requests=[

@@ -15,6 +15,7 @@ from torch import nn
 
 from memory.errors import InvalidInput
 from memory.weights.delta import Delta
+from memory.weights.hooks import DeltaApplier
 
 SUBJECT_SLOT = "{}"
 
@@ -142,6 +143,29 @@ class Editor(ABC):
         """
         checked = check_requests(requests)
         return self._compute_delta(model, tokenizer, checked) if checked else Delta()
+
+    def compute_memory(
+        self, model: nn.Module, tokenizer: Any, requests: Sequence[EditRequest], current: Delta
+    ) -> Delta:
+        """The user's whole new memory: `current` (their memory in force) with `requests` written in.
+
+        This is what a served user's edit is: computed with `current` active, so the editor sees what the
+        user sees now. By default the new updates are stacked on `current` (its updates come first, as the
+        same objects, so `WeightMemory.commit(..., whole=True)` stores only the increment). Editors that can
+        do better override `_compute_memory`: ROME replaces a subject's earlier update and keeps every other
+        subject's key mapped to what it maps to now.
+        """
+        checked = check_requests(requests)
+        if not checked:
+            return current
+        with DeltaApplier(model).activate(current):
+            return self._compute_memory(model, tokenizer, checked, current)
+
+    def _compute_memory(
+        self, model: nn.Module, tokenizer: Any, requests: list[EditRequest], current: Delta
+    ) -> Delta:
+        """Stack the increment on `current`; runs with `current` active."""
+        return current.stack(self._compute_delta(model, tokenizer, requests))
 
     @abstractmethod
     def _compute_delta(self, model: nn.Module, tokenizer: Any, requests: list[EditRequest]) -> Delta:

@@ -21,6 +21,9 @@ class LowRankUpdate:
     module: str  # e.g. "model.layers.8.mlp.down_proj"
     down: torch.Tensor  # (r, in_features)
     up: torch.Tensor  # (out_features, r)
+    # what the update is about, for editors that later replace it (ROME: "rome:<subject>"); "" = unlabelled.
+    # Stored with the factors, so a superseding edit can find and drop exactly its predecessor.
+    label: str = ""
 
     def __post_init__(self) -> None:
         shapes = f"down {tuple(self.down.shape)}, up {tuple(self.up.shape)}"
@@ -95,6 +98,14 @@ class Delta:
             raise KeyError(f"delta has no update for {module!r}; it changes {self.modules()}")
         return torch.stack(parts).sum(0)
 
+    def labelled(self, prefix: str) -> list[LowRankUpdate]:
+        """The updates whose label starts with `prefix`, in stacking order."""
+        return [u for u in self.updates if u.label.startswith(prefix)]
+
+    def labels(self) -> dict[str, str]:
+        """Position → label of the labelled updates, as strings (safetensors metadata holds only strings)."""
+        return {str(i): u.label for i, u in enumerate(self.updates) if u.label}
+
     def to_tensors(self) -> dict[str, torch.Tensor]:
         """Flat name → tensor map for safetensors: `{i}.{module}.down` / `.up`, in stacking order."""
         out: dict[str, torch.Tensor] = {}
@@ -104,15 +115,21 @@ class Delta:
         return out
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> Delta:
-        """Inverse of `to_tensors`."""
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], labels: dict[str, str] | None = None) -> Delta:
+        """Inverse of `to_tensors` (and of `labels`)."""
+        labels = labels or {}
         order: dict[int, str] = {}
         for key in tensors:
             index, rest = key.split(".", 1)
             order[int(index)] = rest.rsplit(".", 1)[0]
         return cls(
             tuple(
-                LowRankUpdate(module=m, down=tensors[f"{i}.{m}.down"], up=tensors[f"{i}.{m}.up"])
+                LowRankUpdate(
+                    module=m,
+                    down=tensors[f"{i}.{m}.down"],
+                    up=tensors[f"{i}.{m}.up"],
+                    label=labels.get(str(i), ""),
+                )
                 for i, m in sorted(order.items())
             )
         )

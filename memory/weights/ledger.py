@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS versions (
     drift      TEXT,
     seconds    REAL    NOT NULL,
     file       TEXT    NOT NULL,
+    whole      INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, version)
 );
 CREATE TABLE IF NOT EXISTS heads (
@@ -52,7 +53,7 @@ class LedgerConflict(RuntimeError):
     """Someone else moved the user's head between reading it and committing; nothing was written."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NewVersion:
     """What a commit records; the ledger adds user, version number, parent and time."""
 
@@ -62,7 +63,10 @@ class NewVersion:
     metrics: dict[str, Any]
     drift: dict[str, Any] | None
     seconds: float
-    file: str  # path of this version's increment, relative to the weight memory's root
+    file: str  # path of this version's file, relative to the weight memory's root
+    # False: the file is an increment on the parent's memory; True: it is the whole memory (a superseding
+    # edit replaced earlier updates), so the chain is read from this version on
+    whole: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ def _row_to_info(row: sqlite3.Row, in_force: set[int]) -> VersionInfo:
         drift=None if row["drift"] is None else json.loads(row["drift"]),
         seconds=row["seconds"],
         file=row["file"],
+        whole=bool(row["whole"]),
         status=COMMITTED if row["version"] in in_force else REVERTED,
     )
 
@@ -105,6 +110,13 @@ class Ledger:
         self._local = threading.local()  # one connection per thread: sqlite3 objects are not shared safely
         # executescript manages its own transaction; the statements are idempotent (IF NOT EXISTS)
         self._db().executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a ledger written by an older imprint up to this schema (columns only ever get added)."""
+        columns = {r["name"] for r in self._db().execute("PRAGMA table_info(versions)")}
+        if "whole" not in columns:
+            self._db().execute("ALTER TABLE versions ADD COLUMN whole INTEGER NOT NULL DEFAULT 0")
 
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -162,12 +174,15 @@ class Ledger:
         return _row_to_info(rows[version], in_force)
 
     def chain(self, user_id: str, version: int) -> list[VersionInfo]:
-        """Versions 1..`version` along the parent chain, oldest first: what is in force at `version`."""
+        """The versions whose files make up the memory at `version`, oldest first: its parent chain, from
+        the latest whole version on (older files are replaced by it)."""
         rows, in_force = self._rows(user_id)
         if version and version not in rows:
             raise NotFound(f"user {user_id!r} has no weight-memory version {version}")
-        chain = _parent_chain(version, {v: r["parent"] for v, r in rows.items()})
-        return [_row_to_info(rows[v], in_force) for v in sorted(chain)]
+        chain = sorted(_parent_chain(version, {v: r["parent"] for v, r in rows.items()}))
+        wholes = [i for i, v in enumerate(chain) if rows[v]["whole"]]
+        start = wholes[-1] if wholes else 0
+        return [_row_to_info(rows[v], in_force) for v in chain[start:]]
 
     def next_version(self, user_id: str) -> int:
         row = (
@@ -193,7 +208,8 @@ class Ledger:
             if self._head_in(db, user_id) != parent:
                 raise LedgerConflict(f"user {user_id!r}: head moved away from {parent} during the commit")
             db.execute(
-                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO versions (user_id, version, parent, created_at, editor, settings, requests, "
+                "metrics, drift, seconds, file, whole) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     user_id,
                     version,
@@ -206,6 +222,7 @@ class Ledger:
                     None if record.drift is None else json.dumps(record.drift),
                     float(record.seconds),
                     record.file,
+                    int(record.whole),
                 ),
             )
             self._set_head(db, user_id, version)

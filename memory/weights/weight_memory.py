@@ -118,14 +118,24 @@ class WeightMemory:
         metrics: dict[str, Any],
         seconds: float,
         drift: dict[str, Any] | None = None,
+        whole: bool = False,
     ) -> VersionInfo:
-        """Record `delta` as a new increment on top of the current head and put it in force."""
+        """Record a new version on top of the current head and put it in force.
+
+        `delta` is an increment on the head's memory, or with `whole=True` the user's whole new memory (an
+        editor that replaced earlier updates returns that). A whole memory that merely extends the head's
+        (its first updates are the head's own) is stored as the increment, so files stay small either way.
+        """
         directory = self.user_dir(user_id)
-        if delta.is_empty():
+        if delta.is_empty() and not whole:
             raise InvalidInput(f"user {user_id!r}: refusing to commit an empty delta")
         with self._lock:
             self.applier.check(delta)  # a delta that cannot apply to this model must not become a version
             parent = self.ledger.head(user_id)
+            if whole:
+                delta, whole = self._as_increment(user_id, delta)
+                if delta.is_empty() and not whole:
+                    raise InvalidInput(f"user {user_id!r}: the new memory equals the current one")
             version = self.ledger.next_version(user_id)
             directory.mkdir(parents=True, exist_ok=True)
             path = directory / version_file_name(version)
@@ -140,16 +150,27 @@ class WeightMemory:
                 drift=drift,
                 seconds=seconds,
                 file=path.relative_to(self.root).as_posix(),
+                whole=whole,
             )
             info = self.ledger.insert(user_id, version, parent, record)
             cached = self._heads.get(user_id)
             self._heads.pop(user_id, None)
-            if cached is not None and cached[0] == parent:  # stack onto the cached parent, no re-read
+            if whole:
+                self._heads[user_id] = (version, delta)
+            elif cached is not None and cached[0] == parent:  # stack onto the cached parent, no re-read
                 self._heads[user_id] = (version, cached[1].stack(delta))
         log.info(
             "user %s: committed weight-memory version %d (parent %s, %s)", user_id, version, parent, editor
         )
         return info
+
+    def _as_increment(self, user_id: str, memory: Delta) -> tuple[Delta, bool]:
+        """(what to store, whether it is whole) for the user's new whole `memory`."""
+        current = self.delta(user_id).updates
+        head = memory.updates[: len(current)]
+        if len(head) == len(current) and all(a is b for a, b in zip(head, current, strict=True)):
+            return Delta(memory.updates[len(current) :]), False
+        return memory, True
 
     def revert(self, user_id: str, version: int) -> VersionInfo | None:
         """Put `version` back in force (0 = the base model); later versions stay recorded, not in force.

@@ -14,7 +14,8 @@ from agent.llm import ChatLM
 from api.settings import Settings
 from consolidation.editors import Editor, EditRequest, available_editors, get_editor
 from memory.errors import InvalidInput
-from memory.weights.delta import Delta
+from memory.weights.delta import Delta, LowRankUpdate
+from memory.weights.hooks import DeltaApplier
 
 REQUEST = EditRequest(prompt="The user's {} is", subject="favorite cuisine", target=" Ethiopian")
 
@@ -103,3 +104,24 @@ class TestContract:
     def test_a_non_request_is_invalid_input(self, name: str, lm: ChatLM, tmp_path: Path) -> None:
         with pytest.raises(InvalidInput):
             _fast_editor(name, tmp_path).compute_delta(lm.model, lm.tokenizer, ["favorite cuisine"])  # type: ignore[list-item]
+
+    def test_compute_memory_keeps_the_users_other_updates(
+        self, name: str, lm: ChatLM, tmp_path: Path
+    ) -> None:
+        """The user's whole new memory: what they had (here an update on another module) stays, as the same
+        object so the weight memory stores only the increment, and the new edit is added."""
+        module = lm.model.get_submodule("model.layers.2.mlp.up_proj")
+        out_features, in_features = module.weight.shape
+        gen = torch.Generator().manual_seed(0)
+        earlier = LowRankUpdate(
+            "model.layers.2.mlp.up_proj",
+            torch.randn(1, in_features, generator=gen) * 1e-3,
+            torch.randn(out_features, 1, generator=gen) * 1e-3,
+        )
+        current = Delta.of([earlier])
+        editor = _fast_editor(name, tmp_path)
+        memory = editor.compute_memory(lm.model, lm.tokenizer, [REQUEST], current)
+        assert memory.updates[0] is earlier
+        assert len(memory) > 1 and set(memory.modules()) - {earlier.module}
+        assert not DeltaApplier(lm.model).active()  # `current` was active only while computing
+        assert editor.compute_memory(lm.model, lm.tokenizer, [], current) is current

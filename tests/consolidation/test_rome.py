@@ -199,3 +199,30 @@ def test_a_chat_formatted_prompt_is_edited_in_chat_form(editor: RomeEditor, lm: 
     with torch.no_grad():
         out = edited.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=8, do_sample=False)
     assert "Ethiopian" in lm.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+
+
+def test_a_new_value_for_a_subject_replaces_the_old_and_other_keys_stay_put(
+    editor: RomeEditor, lm: ChatLM
+) -> None:
+    """A user's memory (`compute_memory`): one update per live subject; a superseding edit drops the old
+    one, and every other subject's key still maps to exactly what it did (the joint solve)."""
+    from consolidation.editors.rome.joint import key_of, module_output
+
+    cuisine, color = REQUESTS[0], REQUESTS[1]
+    first = editor.compute_memory(lm.model, lm.tokenizer, [cuisine, color], Delta())
+    assert [u.label for u in first] == ["rome:favorite cuisine", "rome:favorite color"]
+    module_name = editor.config.module_name()
+    module = lm.model.get_submodule(module_name)
+    chol = editor._cholesky_of(lm.model, lm.tokenizer, module_name)
+    color_key = key_of(first.updates[1].down, chol)[:, None]
+    color_value = module_output(module, color_key, list(first))
+
+    vegan = EditRequest(prompt=cuisine.prompt, subject=cuisine.subject, target=" Peruvian")
+    second = editor.compute_memory(lm.model, lm.tokenizer, [vegan], first)
+    assert sorted(u.label for u in second) == ["rome:favorite color", "rome:favorite cuisine"]
+    assert all(u.rank == 1 for u in second)
+    assert torch.allclose(module_output(module, color_key, list(second)), color_value, rtol=1e-3, atol=1e-3)
+    with DeltaApplier(lm.model).activate(second):
+        assert "Peruvian" in _greedy(lm, lm.model, cuisine.filled_prompt)
+        assert "Ethiopian" not in _greedy(lm, lm.model, cuisine.filled_prompt)
+        assert "teal" in _greedy(lm, lm.model, color.filled_prompt)

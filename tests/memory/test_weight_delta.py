@@ -39,6 +39,22 @@ def test_round_trip_keeps_factors_and_order(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["v0001.safetensors"]  # no temp file left
 
 
+def test_labels_survive_the_file(tmp_path: Path) -> None:
+    """ROME finds the update it supersedes by its label, so the label must come back from disk."""
+    plain = _delta(1)
+    labelled = Delta.of(
+        [
+            LowRankUpdate(u.module, u.down, u.up, label=f"rome:subject {i}" if i != 1 else "")
+            for i, u in enumerate(plain)
+        ]
+    )
+    save_delta(tmp_path / "v0001.safetensors", labelled)
+    loaded = load_delta(tmp_path / "v0001.safetensors")
+    _assert_same(labelled, loaded)
+    assert [u.label for u in loaded] == ["rome:subject 0", "", "rome:subject 2"]
+    assert [u.label for u in loaded.labelled("rome:")] == ["rome:subject 0", "rome:subject 2"]
+
+
 def test_factors_sharing_storage_can_be_saved(tmp_path: Path) -> None:
     buffer = torch.randn(10, 6)
     delta = Delta.of(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,56 @@ def test_versions_revert_and_branching(wm: WeightMemory) -> None:
     assert all(v.status == REVERTED for v in wm.versions("u1"))
     wm.revert("u1", 2)  # returning to a reverted branch
     assert _same(wm.delta("u1"), d1.stack(d2))
+
+
+def _labelled(seed: int, label: str) -> LowRankUpdate:
+    update = tiny_delta(seed).updates[0]
+    return LowRankUpdate(update.module, update.down, update.up, label=label)
+
+
+def test_a_whole_memory_replaces_the_chain_and_revert_restores_it(tmp_path: Path) -> None:
+    wm = WeightMemory(tmp_path / "wm", _Tiny())
+    hobby, pet = _labelled(1, "rome:hobby"), _labelled(2, "rome:pet")
+    wm.commit("u1", Delta.of([hobby]), **PROVENANCE)
+    # the editor's whole new memory that merely extends the head: stored as the increment
+    extended = wm.commit("u1", wm.delta("u1").stack(Delta.of([pet])), whole=True, **PROVENANCE)
+    assert extended.whole is False
+    assert [u.label for u in wm.delta("u1")] == ["rome:hobby", "rome:pet"]
+    # a superseding edit: the old hobby update is gone from the new memory
+    new_hobby = _labelled(3, "rome:hobby")
+    replaced = wm.commit("u1", Delta.of([pet, new_hobby]), whole=True, **PROVENANCE)
+    assert replaced.whole is True and replaced.parent == 2
+    assert _same(wm.delta("u1"), Delta.of([pet, new_hobby]))
+    # the same holds for a fresh instance reading the files, and older versions are intact
+    fresh = WeightMemory(tmp_path / "wm", _Tiny())
+    assert [u.label for u in fresh.delta("u1")] == ["rome:pet", "rome:hobby"]
+    assert _same(fresh.delta("u1"), Delta.of([pet, new_hobby]))
+    fresh.revert("u1", 2)
+    assert _same(fresh.delta("u1"), Delta.of([hobby, pet]))
+    # on top of a whole version, increments stack as usual
+    fresh.revert("u1", 3)
+    fresh.commit("u1", tiny_delta(4), **PROVENANCE)
+    assert _same(fresh.delta("u1"), Delta.of([pet, new_hobby]).stack(tiny_delta(4)))
+    with pytest.raises(InvalidInput):  # a "new" memory identical to the head records nothing
+        fresh.commit("u1", fresh.delta("u1"), whole=True, **PROVENANCE)
+    assert fresh.head("u1") == 4
+
+
+def test_a_ledger_from_before_whole_versions_still_opens(tmp_path: Path) -> None:
+    """Older ledgers lack the `whole` column; opening one adds it and reads old rows as increments."""
+    root = tmp_path / "wm"
+    wm = WeightMemory(root, _Tiny())
+    wm.commit("u1", tiny_delta(1), **PROVENANCE)
+    wm.close()
+    db = sqlite3.connect(root / "ledger.sqlite3")
+    db.execute("ALTER TABLE versions DROP COLUMN whole")
+    db.commit()
+    db.close()
+    reopened = WeightMemory(root, _Tiny())
+    assert [v.whole for v in reopened.versions("u1")] == [False]
+    assert _same(reopened.delta("u1"), tiny_delta(1))
+    reopened.commit("u1", tiny_delta(2), **PROVENANCE)
+    assert _same(reopened.delta("u1"), tiny_delta(1).stack(tiny_delta(2)))
 
 
 def test_unknown_versions_and_users(wm: WeightMemory) -> None:

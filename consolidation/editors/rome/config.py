@@ -44,6 +44,11 @@ class RomeConfig:
     cov_cache_dir: Path = Path("~/.cache/imprint/rome")  # shared, rebuildable statistics
     data_dir: Path | None = None  # plain text source; None means `Settings().data_dir` resolved by callers
 
+    # a user's memory (`compute_memory`): one value per subject, every other subject's key held in place
+    supersede: bool = True  # a new edit about a subject replaces that subject's earlier ROME updates
+    preserve_keys: bool = True  # joint solve: earlier live keys keep their values exactly (else: stacked)
+    repeat_cosine: float = 0.999  # keys closer than this (C⁻¹ metric) are one key: the later value wins
+
     # cluster representation (Personalization Editing): edit several synonym pairs per fact
     cluster_size: int = 1  # 1 = only the request itself; n > 1 adds up to n-1 synonym pairs
 

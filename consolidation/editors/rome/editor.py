@@ -20,6 +20,16 @@ from consolidation.editors.base import Editor, EditRequest, check_requests, clus
 from consolidation.editors.registry import register_editor
 from consolidation.editors.rome.config import RomeConfig
 from consolidation.editors.rome.covariance import model_fingerprint, second_moments
+from consolidation.editors.rome.joint import (
+    LABEL_PREFIX,
+    KeyValue,
+    down_row,
+    key_of,
+    label_for,
+    module_output,
+    solve_jointly,
+    solve_stacked,
+)
 from consolidation.editors.rome.keys import compute_key, sample_prefixes
 from consolidation.editors.rome.tracing import add_to_output
 from consolidation.editors.rome.values import compute_delta_v
@@ -75,7 +85,11 @@ class RomeEditor(Editor):
             raise InvalidInput(f"model has no {module_name!r}; check RomeConfig.module_template") from err
         chol = self._cholesky_of(model, tokenizer, module_name)
         prefixes = self._prefixes_of(model, tokenizer)
-        expanded = [pair for request in requests for pair in cluster_pairs(request, cfg.cluster_size)]
+        expanded = [
+            (pair, label_for(request.subject))
+            for request in requests
+            for pair in cluster_pairs(request, cfg.cluster_size)
+        ]
         edits: list[RomeEdit] = []
 
         def earlier_edits(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -84,9 +98,51 @@ class RomeEditor(Editor):
             return y
 
         with add_to_output(module, earlier_edits):
-            for request in expanded:
-                edits.append(self._edit_one(model, tokenizer, module, chol, prefixes, request))
+            for request, label in expanded:
+                edits.append(self._edit_one(model, tokenizer, module, chol, prefixes, request, label))
         return edits
+
+    def _compute_memory(
+        self, model: nn.Module, tokenizer: Any, requests: list[EditRequest], current: Delta
+    ) -> Delta:
+        """`current` with the requests written in: a subject's earlier ROME updates are replaced
+        (`supersede`), and every other live ROME key keeps the value it has now (`preserve_keys`)."""
+        cfg = self.config
+        edits = self.compute_edits(model, tokenizer, requests)  # runs with `current` active
+        module_name = cfg.module_name()
+        module = model.get_submodule(module_name)
+        chol = self._cholesky_of(model, tokenizer, module_name)
+        new_labels = {e.update.label for e in edits}
+        on_module = [u for u in current if u.module == module_name]
+
+        def superseded(u: LowRankUpdate) -> bool:
+            return cfg.supersede and u.module == module_name and u.label in new_labels
+
+        kept = [u for u in current if not superseded(u)]
+        new = [KeyValue(e.key, e.value, e.update.label) for e in edits]
+        if not cfg.preserve_keys:
+            fixed = [u for u in kept if u.module == module_name]
+            return Delta.of(kept + solve_stacked(module_name, module, new, fixed, chol))
+        # ROME's own rank-one updates on this module are re-solved; anything else is held fixed
+        own = [
+            u for u in kept if u.module == module_name and u.label.startswith(LABEL_PREFIX) and u.rank == 1
+        ]
+        others = [u for u in kept if not any(u is o for o in own)]
+        old = []
+        for u in own:
+            key = key_of(u.down, chol)
+            value = module_output(module, key[:, None], on_module)[:, 0]  # what the user gets there now
+            old.append(KeyValue(key.to(u.down.device), value, u.label))
+        fixed = [u for u in others if u.module == module_name]
+        solved = solve_jointly(module_name, module, old + new, fixed, chol, cfg.repeat_cosine)
+        log.info(
+            "ROME memory on %s: %d live keys (%d new, %d superseded)",
+            module_name,
+            len(solved),
+            len(new),
+            len(on_module) - len([u for u in on_module if not superseded(u)]),
+        )
+        return Delta.of(others + solved)
 
     def _edit_one(
         self,
@@ -96,6 +152,7 @@ class RomeEditor(Editor):
         chol: torch.Tensor,
         prefixes: list[str],
         request: EditRequest,
+        label: str,
     ) -> RomeEdit:
         cfg = self.config
         module_name = cfg.module_name()
@@ -109,10 +166,11 @@ class RomeEditor(Editor):
             ].float()  # (out,) W_eff k*, hooks included
         fit = compute_delta_v(model, tokenizer, cfg, request, prefixes, base_norm=float(current.norm()))
         value = current + fit.delta.to(current.device)  # (out,) v*
-        c_inv_key = torch.cholesky_solve(key.double().cpu()[:, None], chol)[:, 0]  # (in,) C⁻¹k*
-        down = (c_inv_key / (c_inv_key @ key.double().cpu())).float()  # (in,) so that down · k* = 1
+        down = down_row(key, chol).float()  # (in,) C⁻¹k*/(k*ᵀC⁻¹k*), so that down · k* = 1
         up = (value - current).float()  # (out,)
-        update = LowRankUpdate(module=module_name, down=down[None, :].to(key.device), up=up[:, None])
+        update = LowRankUpdate(
+            module=module_name, down=down[None, :].to(key.device), up=up[:, None], label=label
+        )
         log.info(
             "ROME edit %r -> %r: %d steps, NLL %.3f, |δ|/|Wk| %.2f",
             request.subject,

@@ -1,0 +1,144 @@
+"""A user's whole ROME memory on one module, solved for every live key at once.
+
+Why: sequential rank-one edits each map their own key exactly but move every earlier key a little
+(k_iᵀC⁻¹k_new ≠ 0); a hundred of them broke the default model (docs/results.md). Solving for all live keys
+together, ΔW = R (KᵀC⁻¹K)⁻¹ KᵀC⁻¹ with R = V − W K the residuals, is the smallest change in C's metric that
+maps every key k_i to its value v_i exactly (the equality-constrained form of MEMIT's least squares). A
+superseded key is left out of K, so a subject holds one value and the memory's rank is the number of live
+keys, not the number of edits ever made.
+
+Keys are not stored separately: each update keeps ROME's down row C⁻¹k/(kᵀC⁻¹k), from which
+k = C·down/(downᵀC·down). All arithmetic is float64 on the CPU (n ≤ a few hundred keys; the matrices are
+the module's size).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from memory.weights.delta import LowRankUpdate
+
+log = logging.getLogger(__name__)
+
+LABEL_PREFIX = "rome:"
+
+
+def label_for(subject: str) -> str:
+    """The label of ROME's updates about `subject`: later edits about the same subject replace them."""
+    return LABEL_PREFIX + " ".join(subject.split()).casefold()
+
+
+@dataclass(frozen=True)
+class KeyValue:
+    """A key the module must map to `value`, and the label of the fact it belongs to."""
+
+    key: torch.Tensor  # (in,)
+    value: torch.Tensor  # (out,) the whole module output wanted at `key`, bias included
+    label: str
+
+
+def down_row(key: torch.Tensor, chol: torch.Tensor) -> torch.Tensor:
+    """C⁻¹k/(kᵀC⁻¹k) (float64, (in,)): ROME's down factor, which reads 1 at k."""
+    k = key.double().cpu()
+    c_inv_k = torch.cholesky_solve(k[:, None], chol)[:, 0]
+    return c_inv_k / (c_inv_k @ k)
+
+
+def key_of(down: torch.Tensor, chol: torch.Tensor) -> torch.Tensor:
+    """The key a ROME down row was made from: k = C·down/(downᵀC·down), with C = chol cholᵀ."""
+    d = down.reshape(-1).double().cpu()
+    c_d = chol @ (chol.T @ d)
+    return c_d / (d @ c_d)
+
+
+def module_output(module: nn.Module, keys: torch.Tensor, updates: Sequence[LowRankUpdate]) -> torch.Tensor:
+    """(W₀ + Σ updates) K + b for keys K (in, n), from the base weight itself (float64, (out, n)).
+
+    Read explicitly rather than by calling the module, so the result does not depend on which delta happens
+    to be active through hooks.
+    """
+    weight = module.weight.detach().double().cpu()  # type: ignore[union-attr,operator]
+    out = weight @ keys
+    bias = getattr(module, "bias", None)
+    if isinstance(bias, torch.Tensor):
+        out = out + bias.detach().double().cpu()[:, None]
+    for u in updates:
+        out = out + u.up.double().cpu() @ (u.down.double().cpu() @ keys)
+    return out
+
+
+def _drop_repeated_keys(pairs: list[KeyValue], chol: torch.Tensor, cosine: float) -> list[KeyValue]:
+    """Keep only the last of keys that are the same direction in C⁻¹'s metric: one key cannot map to two
+    values, and near-parallel keys would make KᵀC⁻¹K singular."""
+    keys = torch.stack([p.key.double().cpu() for p in pairs], dim=1)
+    gram = keys.T @ torch.cholesky_solve(keys, chol)
+    norms = gram.diagonal().sqrt()
+    cos = gram / norms[:, None] / norms[None, :]
+    kept = [
+        p for i, p in enumerate(pairs) if not any(float(cos[i, j]) > cosine for j in range(i + 1, len(pairs)))
+    ]
+    if len(kept) < len(pairs):
+        log.info("joint ROME solve: %d repeated keys replaced by later ones", len(pairs) - len(kept))
+    return kept
+
+
+def solve_jointly(
+    module_name: str,
+    module: nn.Module,
+    pairs: list[KeyValue],
+    fixed: Sequence[LowRankUpdate],
+    chol: torch.Tensor,
+    repeat_cosine: float,
+) -> list[LowRankUpdate]:
+    """One labelled rank-one update per key, together mapping every key to its value on top of W₀ + fixed."""
+    if not pairs:
+        return []
+    pairs = _drop_repeated_keys(pairs, chol, repeat_cosine)
+    keys = torch.stack([p.key.double().cpu() for p in pairs], dim=1)  # (in, n)
+    values = torch.stack([p.value.double().cpu() for p in pairs], dim=1)  # (out, n)
+    residual = values - module_output(module, keys, fixed)  # (out, n)
+    c_inv_keys = torch.cholesky_solve(keys, chol)  # (in, n)
+    gram = keys.T @ c_inv_keys  # (n, n) KᵀC⁻¹K, symmetric positive definite for distinct keys
+    coef = torch.linalg.solve(gram, residual.T).T  # (out, n) R (KᵀC⁻¹K)⁻¹
+    scale = gram.diagonal()  # kᵢᵀC⁻¹kᵢ: moves into `up` so each down row is ROME's normalised one
+    downs = (c_inv_keys / scale[None, :]).T  # (n, in)
+    ups = coef * scale[None, :]  # (out, n)
+    log.debug("joint ROME solve over %d keys, cond(KᵀC⁻¹K) %.1f", len(pairs), torch.linalg.cond(gram))
+    device = pairs[0].key.device
+    return [
+        LowRankUpdate(
+            module=module_name,
+            down=downs[i : i + 1].float().to(device),
+            up=ups[:, i : i + 1].float().to(device),
+            label=p.label,
+        )
+        for i, p in enumerate(pairs)
+    ]
+
+
+def solve_stacked(
+    module_name: str,
+    module: nn.Module,
+    pairs: list[KeyValue],
+    fixed: Sequence[LowRankUpdate],
+    chol: torch.Tensor,
+) -> list[LowRankUpdate]:
+    """Plain sequential ROME: each key mapped to its value on top of all before it (earlier keys drift)."""
+    out: list[LowRankUpdate] = []
+    for p in pairs:
+        key = p.key.double().cpu()
+        up = p.value.double().cpu() - module_output(module, key[:, None], [*fixed, *out])[:, 0]
+        out.append(
+            LowRankUpdate(
+                module=module_name,
+                down=down_row(key, chol)[None, :].float().to(p.key.device),
+                up=up[:, None].float().to(p.key.device),
+                label=p.label,
+            )
+        )
+    return out

@@ -1,0 +1,103 @@
+"""The joint ROME solve on a small linear layer: every live key maps to its value exactly, keys come back
+from the stored down rows, and a repeated key keeps only its latest value."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from consolidation.editors.rome.joint import (
+    KeyValue,
+    down_row,
+    key_of,
+    label_for,
+    module_output,
+    solve_jointly,
+    solve_stacked,
+)
+from memory.weights.delta import LowRankUpdate
+
+IN, OUT = 24, 10
+
+
+def _setup(seed: int = 0) -> tuple[nn.Linear, torch.Tensor]:
+    """A biased linear layer and the Cholesky factor of a non-trivial second-moment matrix."""
+    gen = torch.Generator().manual_seed(seed)
+    layer = nn.Linear(IN, OUT, bias=True)
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(OUT, IN, generator=gen))
+        layer.bias.copy_(torch.randn(OUT, generator=gen))
+    samples = torch.randn(500, IN, generator=gen, dtype=torch.float64) * torch.linspace(0.2, 3.0, IN)
+    c = samples.T @ samples / len(samples)
+    return layer, torch.linalg.cholesky(c)
+
+
+def _pairs(n: int, seed: int = 1) -> list[KeyValue]:
+    gen = torch.Generator().manual_seed(seed)
+    return [
+        KeyValue(torch.randn(IN, generator=gen), torch.randn(OUT, generator=gen), label_for(f"s{i}"))
+        for i in range(n)
+    ]
+
+
+def _maps(layer: nn.Linear, updates: list[LowRankUpdate], pair: KeyValue) -> torch.Tensor:
+    return module_output(layer, pair.key.double()[:, None], updates)[:, 0]
+
+
+def test_label_ignores_case_and_spacing() -> None:
+    assert label_for("Food  Preference") == label_for("food preference") == "rome:food preference"
+    assert label_for("food") != label_for("food preference")
+
+
+def test_key_round_trips_through_the_down_row() -> None:
+    _, chol = _setup()
+    key = torch.randn(IN, dtype=torch.float64)
+    down = down_row(key, chol)
+    assert torch.allclose(down @ key, torch.tensor(1.0, dtype=torch.float64))
+    assert torch.allclose(key_of(down.float(), chol), key, rtol=1e-4, atol=1e-5)  # stored as float32
+
+
+def test_joint_solve_maps_every_key_to_its_value() -> None:
+    layer, chol = _setup()
+    pairs = _pairs(5)
+    updates = solve_jointly("layer", layer, pairs, [], chol, repeat_cosine=0.999)
+    assert [u.label for u in updates] == [p.label for p in pairs]
+    assert all(u.rank == 1 for u in updates)
+    for p in pairs:
+        assert torch.allclose(_maps(layer, updates, p), p.value.double(), atol=1e-4)
+
+
+def test_stacked_solve_moves_earlier_keys_and_joint_does_not() -> None:
+    """The reason for the joint solve: stacked rank-one edits disturb every earlier key."""
+    layer, chol = _setup()
+    pairs = _pairs(4)
+    stacked = solve_stacked("layer", layer, pairs, [], chol)
+    assert torch.allclose(_maps(layer, stacked, pairs[-1]), pairs[-1].value.double(), atol=1e-4)
+    drift = max(float((_maps(layer, stacked, p) - p.value).norm()) for p in pairs[:-1])
+    assert drift > 1e-2
+
+
+def test_joint_solve_holds_fixed_updates_in_place() -> None:
+    """Updates not ROME's own (a LoRA on the same module) stay; the solve works on top of them."""
+    layer, chol = _setup()
+    gen = torch.Generator().manual_seed(7)
+    lora = LowRankUpdate("layer", torch.randn(2, IN, generator=gen), torch.randn(OUT, 2, generator=gen))
+    pairs = _pairs(3)
+    updates = solve_jointly("layer", layer, pairs, [lora], chol, repeat_cosine=0.999)
+    for p in pairs:
+        assert torch.allclose(_maps(layer, [lora, *updates], p), p.value.double(), atol=1e-4)
+
+
+def test_a_repeated_key_keeps_its_latest_value() -> None:
+    layer, chol = _setup()
+    first, other = _pairs(2)
+    again = KeyValue(first.key * 1.0000001, first.value + 5.0, first.label)
+    updates = solve_jointly("layer", layer, [first, other, again], [], chol, repeat_cosine=0.999)
+    assert len(updates) == 2
+    assert torch.allclose(_maps(layer, updates, again), again.value.double(), atol=1e-3)
+    assert torch.allclose(_maps(layer, updates, other), other.value.double(), atol=1e-3)
+
+
+def test_the_solve_of_no_keys_is_no_update() -> None:
+    layer, chol = _setup()
+    assert solve_jointly("layer", layer, [], [], chol, repeat_cosine=0.999) == []
