@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.imprint-installed
 DATA_DIR ?= ../shared/data
 
-.PHONY: install demo test lint typecheck eval-extraction clean
+.PHONY: install demo test lint typecheck eval-extraction eval-judge bench-edit bench-rome-layers clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -34,6 +34,20 @@ test: lint typecheck
 
 eval-extraction: $(STAMP)
 	$(VENV)/bin/imprint eval extraction --prefeval-dir $(DATA_DIR)/prefeval --out results/extraction.json
+
+eval-judge: $(STAMP)
+	$(VENV)/bin/imprint eval judge --labels tests/fixtures/judge_labels.jsonl --out results/judge_agreement.json
+
+bench-edit: $(STAMP)
+	$(VENV)/bin/imprint bench edit --editors rome --cluster-sizes 1 --out results/edit_bench_rome.json
+
+# ROME's layer on the default model: 20 edits (every 5th record: 10 subjects, each superseded once) per layer
+ROME_LAYERS ?= 4 6 8 10 12
+bench-rome-layers: $(STAMP)
+	for layer in $(ROME_LAYERS); do \
+	  $(VENV)/bin/imprint bench edit --editors rome --cluster-sizes 1 --stride 5 --set layer=$$layer \
+	    --out results/rome_layers/layer$$layer.json || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .imprint .pytest_cache .ruff_cache .mypy_cache

@@ -144,6 +144,9 @@ def edit(
     cluster_size: Annotated[int, typer.Option("--cluster-size", min=1, max=9)] = 1,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N records.")] = None,
     neutral: Annotated[int, typer.Option("--neutral", min=1, help="Neutral prompts for locality.")] = 50,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Editor config FIELD=VALUE (repeatable), e.g. layer=6.")
+    ] = None,
     config: ConfigOpt = None,
     state_dir: StateOpt = None,
 ) -> None:
@@ -151,7 +154,7 @@ def edit(
     from agent.model_loading import load_model
     from consolidation.judge import TargetJudge
     from consolidation.metrics import neutral_prompts
-    from eval.edit_run import editor_for, run_sequential_edits
+    from eval.edit_run import editor_for, run_sequential_edits, unclaimed_overrides
     from eval.provenance import provenance, write_report
     from eval.upqa import load_upqa
     from memory.embedder import Embedder
@@ -162,8 +165,11 @@ def edit(
         raise _fail("no data directory: set IMPRINT_DATA_DIR to the folder with nq_open/ (locality prompts)")
     try:
         records = load_upqa(data, limit)
-        chosen = editor_for(editor, cluster_size, settings.data_dir, settings.cache_dir)
-    except (MemoryError_, KeyError, TypeError) as exc:
+        pairs = overrides or []
+        if unclaimed_overrides([editor], pairs):
+            raise TypeError(f"--set {unclaimed_overrides([editor], pairs)}: {editor} has no such field")
+        chosen = editor_for(editor, cluster_size, settings.data_dir, settings.cache_dir, pairs)
+    except (MemoryError_, KeyError, TypeError, ValueError) as exc:
         raise _fail(str(exc)) from None
     loaded = load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
     weights = WeightMemory(settings.weights_path, loaded.model)
@@ -205,6 +211,10 @@ def bench_edit(
     cluster_sizes: Annotated[str, typer.Option("--cluster-sizes", help="Comma-separated, 1..9.")] = "1,3",
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N records.")] = None,
     neutral: Annotated[int, typer.Option("--neutral", min=1, help="Neutral prompts for locality.")] = 50,
+    stride: Annotated[int, typer.Option("--stride", min=1, help="Every K-th record (before --limit).")] = 1,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Editor config FIELD=VALUE (repeatable), e.g. layer=6.")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Each editor at each cluster size: 100 sequential UPQA edits to one user, timed and scored."""
@@ -213,6 +223,7 @@ def bench_edit(
     from consolidation.judge import TargetJudge
     from consolidation.metrics import neutral_prompts
     from eval.bench_edit import BenchPlan, render_table, run_edit_bench
+    from eval.edit_run import editor_for, unclaimed_overrides
     from eval.provenance import provenance, write_report
     from memory.atomic import atomic_write_bytes
     from memory.embedder import Embedder
@@ -227,6 +238,15 @@ def bench_edit(
     sizes = _csv(cluster_sizes, int, "--cluster-sizes")
     if any(not 1 <= s <= 9 for s in sizes):
         raise _fail(f"--cluster-sizes must lie in 1..9, got {sizes}")
+    pairs = overrides or []
+    unclaimed = unclaimed_overrides(names, pairs)
+    if unclaimed:
+        raise _fail(f"--set {unclaimed}: no field of that name in the configs of {names}")
+    try:  # parse before the model loads: a typo costs no time
+        for name in names:
+            editor_for(name, sizes[0], settings.data_dir, settings.cache_dir, pairs)
+    except (ValueError, TypeError) as exc:
+        raise _fail(f"--set: {exc}") from None
     loaded = load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
     judge = TargetJudge(Embedder())
     try:
@@ -236,7 +256,7 @@ def bench_edit(
             judge,
             neutral_prompts(settings.data_dir, n=neutral),
             settings.data_dir,
-            BenchPlan(names, sizes, limit),
+            BenchPlan(names, sizes, limit, stride, pairs),
             settings.cache_dir,
         )
     except (MemoryError_, FileNotFoundError) as exc:
@@ -273,6 +293,32 @@ def eval_extraction(
     report = evaluate_extraction(CueExtractor(embedder), embedder, prefeval_dir, limit=limit)
     report["provenance"] = provenance(
         data=prefeval_dir.resolve(), embedder=embedder.model_path, matcher="MiniLM cosine >= match_threshold"
+    )
+    write_report(report, out_file)
+    out.print_json(data={k: v for k, v in report.items() if not isinstance(v, list | dict)})
+    err.print(f"report written to {out_file}")
+
+
+@eval_app.command("judge")
+def eval_judge(
+    labels: Annotated[Path, typer.Option("--labels", help="Hand-labelled answers, JSON lines.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the JSON report.")],
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Folds for cross-validated agreement.")] = 5,
+) -> None:
+    """Calibrate the target judge's embedding threshold on hand labels; report its agreement."""
+    from consolidation.judge import TargetJudge
+    from eval.judge_agreement import agreement_report, load_labels
+    from eval.provenance import provenance, write_report
+    from memory.embedder import Embedder
+
+    try:
+        items = load_labels(labels)
+    except MemoryError_ as exc:
+        raise _fail(str(exc)) from None
+    embedder = Embedder()
+    report = agreement_report(TargetJudge(embedder), items, folds=folds)
+    report["provenance"] = provenance(
+        data=labels.resolve(), embedder=embedder.model_path, judge="TargetJudge"
     )
     write_report(report, out_file)
     out.print_json(data={k: v for k, v in report.items() if not isinstance(v, list | dict)})

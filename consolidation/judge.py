@@ -53,6 +53,11 @@ _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
+# fitted on the 308 hand labels of tests/fixtures/judge_labels.jsonl by `imprint eval judge`: agreement
+# 0.958, 0.955 cross-validated, against 0.935 for the word match alone (docs/results.md#the-judge)
+DEFAULT_THRESHOLD = 0.534
+
+
 class TextEmbedder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -89,7 +94,7 @@ class Verdict:
 class TargetJudge:
     """Judges whether answers contain a target; see the module docstring for the rule."""
 
-    def __init__(self, embedder: TextEmbedder | None, threshold: float = 0.6) -> None:
+    def __init__(self, embedder: TextEmbedder | None, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.embedder = embedder
         self.threshold = threshold
 
@@ -132,20 +137,31 @@ class TargetJudge:
         return out
 
 
+def best_threshold(
+    similarities: Sequence[float], matched: Sequence[bool], labels: Sequence[bool]
+) -> tuple[float, float]:
+    """(threshold, agreement) maximising agreement with `labels`, given each answer's similarity and
+    whether the word match already says yes. Candidates are the observed similarities themselves (plus
+    1.01 = "embedding never decides"), so the result is exact for the labelled set."""
+    sims = np.asarray(similarities, dtype=float)
+    exact = np.asarray(matched, dtype=bool)
+    gold = np.asarray(labels, dtype=bool)
+    best_t, best_acc = 1.01, float((exact == gold).mean()) if len(gold) else 0.0
+    for t in sorted(set(sims.tolist())):
+        acc = float(((exact | (sims >= t)) == gold).mean())
+        if acc > best_acc:
+            best_t, best_acc = float(t), acc
+    return best_t, best_acc
+
+
 def calibrate(
     judge: TargetJudge, answers: Sequence[str], targets: Sequence[Sequence[str]], labels: Sequence[bool]
 ) -> dict[str, float]:
     """Pick the embedding threshold that maximises agreement with hand labels; returns it and the agreement.
 
-    Candidates are the observed similarities themselves (plus 1.01 = "embedding never decides"), so the
-    result is exact for the labelled set; report it together with the number of labels.
+    Report it together with the number of labels (`eval.judge_agreement` adds cross-validation).
     """
-    sims = np.array(judge.similarities(answers, targets))
-    exact = np.array([judge.normalized_match(a, t) for a, t in zip(answers, targets, strict=True)])
-    gold = np.array(labels, dtype=bool)
-    best_t, best_acc = 1.01, float(((exact) == gold).mean()) if len(gold) else 0.0
-    for t in sorted(set(sims.tolist())):
-        acc = float(((exact | (sims >= t)) == gold).mean())
-        if acc > best_acc:
-            best_t, best_acc = float(t), acc
-    return {"threshold": best_t, "agreement": best_acc, "n": float(len(gold))}
+    sims = judge.similarities(answers, targets)
+    exact = [judge.normalized_match(a, t) for a, t in zip(answers, targets, strict=True)]
+    threshold, agreement = best_threshold(sims, exact, labels)
+    return {"threshold": threshold, "agreement": agreement, "n": float(len(labels))}

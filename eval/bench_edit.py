@@ -46,11 +46,14 @@ COLUMNS = (  # (summary key, table header)
 
 @dataclass(frozen=True)
 class BenchPlan:
-    """What to run: editors × cluster sizes over the first `limit` records (None: all)."""
+    """What to run: editors × cluster sizes over every `stride`-th record, the first `limit` of those
+    (None: all), with `FIELD=VALUE` config overrides (each applied to the editors that have the field)."""
 
     editors: Sequence[str]
     cluster_sizes: Sequence[int]
     limit: int | None = None
+    stride: int = 1
+    overrides: Sequence[str] = ()
 
 
 def data_file(data_dir: Path, cluster_size: int) -> Path:
@@ -77,8 +80,8 @@ def run_edit_bench(
     for name in plan.editors:
         for size in plan.cluster_sizes:
             path = data_file(data_dir, size)
-            records = load_upqa(path, plan.limit)
-            editor = editor_for(name, size, data_dir, cache_dir)
+            records = load_upqa(path)[:: plan.stride][: plan.limit]
+            editor = editor_for(name, size, data_dir, cache_dir, plan.overrides)
             log.info("bench: %s, cluster size %d, %d records", name, size, len(records))
             with tempfile.TemporaryDirectory(prefix="imprint-bench-") as tmp:
                 weights = WeightMemory(Path(tmp) / "weights", model)

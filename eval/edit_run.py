@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from consolidation.editors import config_fields, get_editor
+from consolidation.editors import config_fields, get_editor, parse_overrides
 from consolidation.editors.base import Editor
 from consolidation.judge import TargetJudge
 from consolidation.metrics import edit_scores, greedy_answers, locality, next_token_logprobs
@@ -49,10 +49,24 @@ def _settings_of(editor: Editor) -> dict[str, Any]:
     return {}
 
 
-def editor_for(name: str, cluster_size: int, data_dir: Path, cache_dir: Path) -> Editor:
-    """A registered editor, given whichever of cluster size, data directory and statistics cache it takes."""
+def editor_for(
+    name: str, cluster_size: int, data_dir: Path, cache_dir: Path, overrides: Sequence[str] = ()
+) -> Editor:
+    """A registered editor, given whichever of cluster size, data directory and statistics cache it takes,
+    and the `FIELD=VALUE` overrides among `overrides` that its config has (the others belong to other
+    editors of the same run; `unclaimed_overrides` finds any that belong to none)."""
+    known = config_fields(name)
     offered = {"cluster_size": cluster_size, "data_dir": data_dir, "cov_cache_dir": cache_dir / "rome"}
-    return get_editor(name, **{k: v for k, v in offered.items() if k in config_fields(name)})
+    chosen = {k: v for k, v in offered.items() if k in known}
+    mine = [pair for pair in overrides if pair.partition("=")[0].strip() in known]
+    chosen.update(parse_overrides(name, mine))
+    return get_editor(name, **chosen)
+
+
+def unclaimed_overrides(names: Sequence[str], overrides: Sequence[str]) -> list[str]:
+    """The `FIELD=VALUE` pairs whose field no editor among `names` has."""
+    known = set().union(*(config_fields(n) for n in names)) if names else set()
+    return [pair for pair in overrides if pair.partition("=")[0].strip() not in known]
 
 
 def superseded_by(records: Sequence[UpqaRecord]) -> list[int | None]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import fields, replace
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
 
 from consolidation.editors.base import Editor
 
@@ -48,3 +49,44 @@ def get_editor(name: str, **config_overrides: Any) -> Editor:
     if unknown:
         raise TypeError(f"{name} config has no field(s) {unknown}; its fields are {sorted(known)}")
     return cls(replace(config, **config_overrides))
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _convert(text: str, kind: Any) -> Any:
+    """`text` as a value of the annotated type `kind` (the types editor configs use)."""
+    if kind is bool:
+        if text.lower() in _TRUE | _FALSE:
+            return text.lower() in _TRUE
+        raise ValueError(f"expected true or false, got {text!r}")
+    if kind in (int, float, str):
+        return kind(text)
+    if kind is Path or kind == (Path | None):
+        return Path(text)
+    if getattr(kind, "__origin__", None) is tuple:
+        inner = kind.__args__[0]
+        return tuple(_convert(part.strip(), inner) for part in text.split(",") if part.strip())
+    raise ValueError(f"cannot set a field of type {kind} from the command line")
+
+
+def parse_overrides(name: str, pairs: list[str]) -> dict[str, Any]:
+    """`["layer=6", "v_lr=0.5"]` as typed config overrides for editor `name` (EasyEdit-style hparams on the
+    command line); `ValueError` names the offending pair, `TypeError` an unknown field."""
+    cls = _EDITORS.get(name)
+    if cls is None:
+        raise KeyError(f"no editor named {name!r}; known editors: {', '.join(available_editors()) or 'none'}")
+    hints = get_type_hints(cls.config_cls)
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"expected FIELD=VALUE, got {pair!r}")
+        if key not in hints:
+            raise TypeError(f"{name} config has no field {key!r}; its fields are {sorted(hints)}")
+        try:
+            out[key] = _convert(text.strip(), hints[key])
+        except ValueError as exc:
+            raise ValueError(f"{pair!r}: {exc}") from None
+    return out

@@ -54,7 +54,7 @@ def test_bench_command_writes_json_and_a_table(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     res = imprint(
         tmp_path, "bench", "edit", "--out", str(out), "--editors", "rome", "--cluster-sizes", "1",
-        "--limit", "2", "--neutral", "5",
+        "--limit", "2", "--neutral", "5", "--stride", "10", "--set", "v_steps=8",
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -62,6 +62,8 @@ def test_bench_command_writes_json_and_a_table(tmp_path: Path) -> None:
     assert row["editor"] == "rome" and row["cluster_size"] == 1 and row["edits"] == 2
     assert row["isolation_bit_identical"] is True and row["peak_rss_mib"] > 100
     assert len(report["runs"][0]["records"]) == 2 and report["provenance"]["commit"]
+    assert [r["record"] for r in report["runs"][0]["records"]] == [0, 10]  # every 10th record
+    assert row["settings"]["v_steps"] == 8  # the override reached the editor
     assert "| rome | 1 | 2 |" in out.with_suffix(".md").read_text()
 
 
@@ -71,6 +73,9 @@ def test_bench_command_writes_json_and_a_table(tmp_path: Path) -> None:
         (["--editors", "magic"], "known editors"),
         (["--cluster-sizes", "0,3"], "1..9"),
         (["--cluster-sizes", "one"], "comma-separated"),
+        (["--editors", "rome", "--set", "no_such_field=1"], "no field"),
+        (["--editors", "rome", "--set", "layer=eight"], "layer=eight"),
+        (["--editors", "rome", "--set", "layer"], "FIELD=VALUE"),
     ],
 )
 def test_bad_bench_arguments_are_clear_errors(tmp_path: Path, args: list[str], message: str) -> None:

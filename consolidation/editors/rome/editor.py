@@ -35,6 +35,7 @@ from consolidation.editors.rome.tracing import add_to_output
 from consolidation.editors.rome.values import compute_delta_v
 from memory.errors import InvalidInput
 from memory.weights.delta import Delta, LowRankUpdate
+from memory.weights.hooks import DeltaApplier
 
 log = logging.getLogger(__name__)
 
@@ -106,34 +107,48 @@ class RomeEditor(Editor):
         self, model: nn.Module, tokenizer: Any, requests: list[EditRequest], current: Delta
     ) -> Delta:
         """`current` with the requests written in: a subject's earlier ROME updates are replaced
-        (`supersede`), and every other live ROME key keeps the value it has now (`preserve_keys`)."""
+        (`supersede`), and every other live ROME key keeps the value it has now (`preserve_keys`).
+
+        v* is fitted on the memory *without* the values being replaced, never on top of them: on top, each
+        new value would carry the old one's offset and the update would grow with every change of mind.
+        With `preserve_keys` that memory is re-solved over the remaining keys first, because jointly solved
+        updates lean on each other (near-parallel keys get large, opposite `up`s) and dropping one of them
+        alone would leave its partner's correction acting on the subject: measured, that grew the update
+        five-fold with every superseding edit.
+        """
         cfg = self.config
-        edits = self.compute_edits(model, tokenizer, requests)  # runs with `current` active
         module_name = cfg.module_name()
         module = model.get_submodule(module_name)
         chol = self._cholesky_of(model, tokenizer, module_name)
-        new_labels = {e.update.label for e in edits}
+        new_labels = {label_for(r.subject) for r in requests}
         on_module = [u for u in current if u.module == module_name]
 
         def superseded(u: LowRankUpdate) -> bool:
             return cfg.supersede and u.module == module_name and u.label in new_labels
 
         kept = [u for u in current if not superseded(u)]
-        new = [KeyValue(e.key, e.value, e.update.label) for e in edits]
         if not cfg.preserve_keys:
+            with DeltaApplier(model).activate(Delta.of(kept)):
+                edits = self.compute_edits(model, tokenizer, requests)
+            new = [KeyValue(e.key, e.value, e.update.label) for e in edits]
             fixed = [u for u in kept if u.module == module_name]
             return Delta.of(kept + solve_stacked(module_name, module, new, fixed, chol))
+
         # ROME's own rank-one updates on this module are re-solved; anything else is held fixed
         own = [
             u for u in kept if u.module == module_name and u.label.startswith(LABEL_PREFIX) and u.rank == 1
         ]
         others = [u for u in kept if not any(u is o for o in own)]
+        fixed = [u for u in others if u.module == module_name]
         old = []
         for u in own:
             key = key_of(u.down, chol)
             value = module_output(module, key[:, None], on_module)[:, 0]  # what the user gets there now
             old.append(KeyValue(key.to(u.down.device), value, u.label))
-        fixed = [u for u in others if u.module == module_name]
+        without = solve_jointly(module_name, module, old, fixed, chol, cfg.repeat_cosine)
+        with DeltaApplier(model).activate(Delta.of(others + without)):
+            edits = self.compute_edits(model, tokenizer, requests)
+        new = [KeyValue(e.key, e.value, e.update.label) for e in edits]
         solved = solve_jointly(module_name, module, old + new, fixed, chol, cfg.repeat_cosine)
         log.info(
             "ROME memory on %s: %d live keys (%d new, %d superseded)",

@@ -1,0 +1,39 @@
+"""Editor settings from the command line (`--set FIELD=VALUE`): typed by the config's own annotations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from consolidation.editors import get_editor, parse_overrides
+
+
+def test_values_take_the_type_of_their_field() -> None:
+    parsed = parse_overrides(
+        "rome", ["layer=6", "v_lr=0.25", "supersede=false", "cov_cache_dir=/tmp/x", "kl_prompts={} is"]
+    )
+    assert parsed == {
+        "layer": 6,
+        "v_lr": 0.25,
+        "supersede": False,
+        "cov_cache_dir": Path("/tmp/x"),
+        "kl_prompts": ("{} is",),
+    }
+    assert get_editor("rome", **parsed).config.layer == 6
+    assert parse_overrides("lora", ["layers=4, 5"]) == {"layers": (4, 5)}
+
+
+@pytest.mark.parametrize(
+    ("pair", "error", "message"),
+    [
+        ("layer", ValueError, "FIELD=VALUE"),
+        ("=3", ValueError, "FIELD=VALUE"),
+        ("layer=six", ValueError, "layer=six"),
+        ("supersede=maybe", ValueError, "true or false"),
+        ("no_such_field=1", TypeError, "no field"),
+    ],
+)
+def test_bad_overrides_are_named(pair: str, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        parse_overrides("rome", [pair])
