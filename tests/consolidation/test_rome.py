@@ -226,3 +226,21 @@ def test_a_new_value_for_a_subject_replaces_the_old_and_other_keys_stay_put(
         assert "Peruvian" in _greedy(lm, lm.model, cuisine.filled_prompt)
         assert "Ethiopian" not in _greedy(lm, lm.model, cuisine.filled_prompt)
         assert "teal" in _greedy(lm, lm.model, color.filled_prompt)
+
+
+def test_changing_a_value_again_and_again_keeps_the_update_bounded(editor: RomeEditor, lm: ChatLM) -> None:
+    """Two subjects whose keys nearly coincide (both end in "preference"), one of them changed three times.
+    Each new value must be fitted on the memory re-solved without the old one; fitted on top of it, the
+    update grew about five-fold per change (measured before the fix)."""
+    template = "The user's {} is"
+    food = EditRequest(prompt=template, subject="food preference", target=" sushi")
+    memory = editor.compute_memory(lm.model, lm.tokenizer, [food], Delta())
+    sizes = []
+    for target in (" jazz", " rock", " blues", " metal"):
+        music = EditRequest(prompt=template, subject="music preference", target=target)
+        memory = editor.compute_memory(lm.model, lm.tokenizer, [music], memory)
+        assert len(memory) == 2  # one update per subject, however often it changes
+        sizes.append(max(float(u.up.norm()) for u in memory))
+    assert sizes[-1] < 3 * sizes[0], sizes
+    with DeltaApplier(lm.model).activate(memory):
+        assert "metal" in _greedy(lm, lm.model, template.format("music preference"))

@@ -11,7 +11,7 @@ class RomeConfig:
     """Where and how ROME edits; `get_editor("rome", **overrides)` replaces any field."""
 
     # where to edit (architecture facts are configuration, never guessed from the model's name)
-    layer: int = 8  # SmolLM2-135M: smallest deltas, the only layer that kept 20 sequential edits (DESIGN)
+    layer: int = 8  # SmolLM2-135M: lowest neutral-prompt KL of layers 4-12 (docs/results.md#romes-layer)
     module_template: str = "model.layers.{}.mlp.down_proj"  # Llama/Qwen2/Mistral MLP output projection
     layers_path: str = "model.layers"  # the decoder blocks, replayed from layer L upward while optimising v*
     final_norm_path: str = "model.norm"  # applied before the LM head when only the upper layers are run
