@@ -166,8 +166,9 @@ def edit(
     try:
         records = load_upqa(data, limit)
         pairs = overrides or []
-        if unclaimed_overrides([editor], pairs):
-            raise TypeError(f"--set {unclaimed_overrides([editor], pairs)}: {editor} has no such field")
+        unclaimed = unclaimed_overrides([editor], pairs)
+        if unclaimed:
+            raise TypeError(f"--set {unclaimed}: {editor} has no such field")
         chosen = editor_for(editor, cluster_size, settings.data_dir, settings.cache_dir, pairs)
     except (MemoryError_, KeyError, TypeError, ValueError) as exc:
         raise _fail(str(exc)) from None

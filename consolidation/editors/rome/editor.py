@@ -135,10 +135,11 @@ class RomeEditor(Editor):
             return Delta.of(kept + solve_stacked(module_name, module, new, fixed, chol))
 
         # ROME's own rank-one updates on this module are re-solved; anything else is held fixed
-        own = [
-            u for u in kept if u.module == module_name and u.label.startswith(LABEL_PREFIX) and u.rank == 1
-        ]
-        others = [u for u in kept if not any(u is o for o in own)]
+        own: list[LowRankUpdate] = []
+        others: list[LowRankUpdate] = []
+        for u in kept:
+            mine = u.module == module_name and u.label.startswith(LABEL_PREFIX) and u.rank == 1
+            (own if mine else others).append(u)
         fixed = [u for u in others if u.module == module_name]
         old = []
         for u in own:
@@ -155,7 +156,7 @@ class RomeEditor(Editor):
             module_name,
             len(solved),
             len(new),
-            len(on_module) - len([u for u in on_module if not superseded(u)]),
+            len(current) - len(kept),
         )
         return Delta.of(others + solved)
 

@@ -72,19 +72,14 @@ def module_output(module: nn.Module, keys: torch.Tensor, updates: Sequence[LowRa
     return out
 
 
-def _drop_repeated_keys(pairs: list[KeyValue], chol: torch.Tensor, cosine: float) -> list[KeyValue]:
-    """Keep only the last of keys that are the same direction in C⁻¹'s metric: one key cannot map to two
-    values, and near-parallel keys would make KᵀC⁻¹K singular."""
-    keys = torch.stack([p.key.double().cpu() for p in pairs], dim=1)
-    gram = keys.T @ torch.cholesky_solve(keys, chol)
+def _last_of_repeated(gram: torch.Tensor, cosine: float) -> list[int]:
+    """Indices of the keys to keep: only the last of keys that are one direction in C⁻¹'s metric (cosine of
+    the Gram matrix KᵀC⁻¹K above `cosine`), because one key cannot map to two values and near-parallel keys
+    would make the Gram matrix singular."""
     norms = gram.diagonal().sqrt()
     cos = gram / norms[:, None] / norms[None, :]
-    kept = [
-        p for i, p in enumerate(pairs) if not any(float(cos[i, j]) > cosine for j in range(i + 1, len(pairs)))
-    ]
-    if len(kept) < len(pairs):
-        log.info("joint ROME solve: %d repeated keys replaced by later ones", len(pairs) - len(kept))
-    return kept
+    n = len(gram)
+    return [i for i in range(n) if not bool((cos[i, i + 1 :] > cosine).any())]
 
 
 def solve_jointly(
@@ -98,17 +93,22 @@ def solve_jointly(
     """One labelled rank-one update per key, together mapping every key to its value on top of W₀ + fixed."""
     if not pairs:
         return []
-    pairs = _drop_repeated_keys(pairs, chol, repeat_cosine)
     keys = torch.stack([p.key.double().cpu() for p in pairs], dim=1)  # (in, n)
-    values = torch.stack([p.value.double().cpu() for p in pairs], dim=1)  # (out, n)
-    residual = values - module_output(module, keys, fixed)  # (out, n)
     c_inv_keys = torch.cholesky_solve(keys, chol)  # (in, n)
     gram = keys.T @ c_inv_keys  # (n, n) KᵀC⁻¹K, symmetric positive definite for distinct keys
+    kept = _last_of_repeated(gram, repeat_cosine)
+    if len(kept) < len(pairs):
+        log.info("joint ROME solve: %d repeated keys replaced by later ones", len(pairs) - len(kept))
+        pairs = [pairs[i] for i in kept]
+        keys, c_inv_keys, gram = keys[:, kept], c_inv_keys[:, kept], gram[kept][:, kept]
+    values = torch.stack([p.value.double().cpu() for p in pairs], dim=1)  # (out, n)
+    residual = values - module_output(module, keys, fixed)  # (out, n)
     coef = torch.linalg.solve(gram, residual.T).T  # (out, n) R (KᵀC⁻¹K)⁻¹
     scale = gram.diagonal()  # kᵢᵀC⁻¹kᵢ: moves into `up` so each down row is ROME's normalised one
     downs = (c_inv_keys / scale[None, :]).T  # (n, in)
     ups = coef * scale[None, :]  # (out, n)
-    log.debug("joint ROME solve over %d keys, cond(KᵀC⁻¹K) %.1f", len(pairs), torch.linalg.cond(gram))
+    if log.isEnabledFor(logging.DEBUG):  # the condition number costs an SVD: only when asked for
+        log.debug("joint ROME solve over %d keys, cond(KᵀC⁻¹K) %.1f", len(pairs), torch.linalg.cond(gram))
     device = pairs[0].key.device
     return [
         LowRankUpdate(
