@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.imprint-installed
 DATA_DIR ?= ../shared/data
 
-.PHONY: install demo test lint typecheck eval-extraction eval-judge bench-edit bench-rome-layers clean
+.PHONY: install demo test lint typecheck eval-extraction eval-judge bench-edit bench-edit-lora-ftm bench-drift bench-rome-layers clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -40,6 +40,13 @@ eval-judge: $(STAMP)
 
 bench-edit: $(STAMP)
 	$(VENV)/bin/imprint bench edit --editors rome --cluster-sizes 1 --out results/edit_bench_rome.json
+
+bench-edit-lora-ftm: $(STAMP)
+	$(VENV)/bin/imprint bench edit --editors lora,ftm --cluster-sizes 1 --out results/edit_bench_lora_ftm.json
+
+# the drift report after every 10 of 100 sequential ROME edits, and the time one full check takes
+bench-drift: $(STAMP)
+	$(VENV)/bin/imprint bench drift --editor rome --edits 100 --every 10 --out results/drift_rome.json
 
 # ROME's layer on the default model: 20 edits (every 5th record: 10 subjects, each superseded once) per layer
 ROME_LAYERS ?= 4 6 8 10 12

@@ -195,6 +195,57 @@ def edit(
     err.print(f"report written to {out_file}")
 
 
+@app.command()
+def drift(
+    user: Annotated[str, typer.Option("--user", help="Whose weight memory in force is checked.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the drift report (JSON).")],
+    probes: Annotated[
+        str, typer.Option("--probes", help="Comma-separated: boolq,nq,ppl,locality,retention,norm.")
+    ] = "boolq,nq,ppl,locality,retention,norm",
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+) -> None:
+    """Print and write the drift report of a user's current weight memory against the base model."""
+    from agent.model_loading import load_model
+    from consolidation.drift import DriftConfig, DriftGuard, retention_items
+    from consolidation.judge import TargetJudge
+    from eval.provenance import provenance, write_report
+    from memory.embedder import Embedder
+    from memory.weights.weight_memory import WeightMemory
+
+    settings = _settings(config, state_dir)
+    if settings.data_dir is None:
+        raise _fail("no data directory: set IMPRINT_DATA_DIR to the folder with boolq/, nq_open/, wikitext/")
+    try:
+        cfg = DriftConfig(
+            data_dir=settings.data_dir,
+            cache_dir=settings.cache_dir / "drift",
+            probes=tuple(_csv(probes, str, "--probes")),
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    loaded = load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
+    weights = WeightMemory(settings.weights_path, loaded.model)
+    try:
+        head = weights.head(user)
+        lineage = weights.ledger.lineage(user, head)
+        parent = weights.delta(user, lineage[-1].parent or 0) if lineage else None
+        guard = DriftGuard(loaded.model, loaded.tokenizer, cfg, TargetJudge(Embedder()))
+        earlier = retention_items([r for info in lineage for r in info.requests], [])
+        report = guard.check(weights.delta(user), parent, earlier)
+    except MemoryError_ as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        weights.close()
+    data = {"user": user, "version": head, **report.to_dict()}
+    data["provenance"] = provenance(model=settings.model, data=settings.data_dir, judge="TargetJudge")
+    write_report(data, out_file)
+    out.print(report.table(), markup=False, highlight=False)
+    err.print(f"report written to {out_file}")
+    if not report.passed:
+        raise typer.Exit(code=1)
+
+
 def _csv(value: str, kind: Callable[[str], Any], what: str) -> list[Any]:
     try:
         items = [kind(v.strip()) for v in value.split(",") if v.strip()]
@@ -265,6 +316,63 @@ def bench_edit(
     report["provenance"] = provenance(model=settings.model, data=settings.data_dir, judge="TargetJudge")
     write_report(report, out_file)
     table = render_table(report["rows"])
+    atomic_write_bytes(out_file.with_suffix(".md"), table.encode("utf-8"))
+    out.print(table, markup=False, highlight=False)
+    err.print(f"report written to {out_file} and {out_file.with_suffix('.md')}")
+
+
+@bench_app.command("drift")
+def bench_drift(
+    out_file: Annotated[Path, typer.Option("--out", help="JSON report; a Markdown table goes next to it.")],
+    editor: Annotated[str, typer.Option("--editor", help="A registered editor: rome, lora, ftm.")] = "rome",
+    edits: Annotated[int, typer.Option("--edits", min=1, help="Sequential edits (UPQA records).")] = 100,
+    every: Annotated[int, typer.Option("--every", min=1, help="A drift report after every K edits.")] = 10,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="UPQA-format JSON (default: the balanced subset).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Sequential edits to one user with a full drift report every K edits, and the time a check takes."""
+    import tempfile
+
+    from agent.model_loading import load_model
+    from consolidation.drift import DriftConfig, DriftGuard
+    from consolidation.judge import TargetJudge
+    from eval.bench_edit import BENCH_USER, PLAIN
+    from eval.drift_run import markdown, run_drift_series
+    from eval.edit_run import editor_for
+    from eval.provenance import provenance, write_report
+    from eval.upqa import load_upqa
+    from memory.atomic import atomic_write_bytes
+    from memory.embedder import Embedder
+    from memory.weights.weight_memory import WeightMemory
+
+    settings = _settings(config, None)
+    if settings.data_dir is None:
+        raise _fail("no data directory: set IMPRINT_DATA_DIR to the folder with upqa/, boolq/, nq_open/")
+    path = data or settings.data_dir / PLAIN
+    try:
+        records = load_upqa(path, edits)
+        chosen = editor_for(editor, 1, settings.data_dir, settings.cache_dir)
+    except (MemoryError_, KeyError, TypeError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    loaded = load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
+    judge = TargetJudge(Embedder())
+    cfg = DriftConfig(data_dir=settings.data_dir, cache_dir=settings.cache_dir / "drift")
+    guard = DriftGuard(loaded.model, loaded.tokenizer, cfg, judge)
+    with tempfile.TemporaryDirectory(prefix="imprint-drift-") as tmp:
+        weights = WeightMemory(Path(tmp), loaded.model)
+        try:
+            result = run_drift_series(
+                loaded.model, loaded.tokenizer, weights, BENCH_USER, chosen, records, guard, every
+            )
+        except (MemoryError_, FileNotFoundError) as exc:
+            raise _fail(str(exc)) from None
+        finally:
+            weights.close()
+    result["provenance"] = provenance(model=settings.model, data=path.resolve(), judge="TargetJudge")
+    write_report(result, out_file)
+    table = markdown(result)
     atomic_write_bytes(out_file.with_suffix(".md"), table.encode("utf-8"))
     out.print(table, markup=False, highlight=False)
     err.print(f"report written to {out_file} and {out_file.with_suffix('.md')}")

@@ -18,6 +18,8 @@ from agent.model_loading import load_model
 from agent.observer import Observer
 from agent.threads import open_checkpointer
 from api.settings import Settings
+from consolidation.drift import DriftConfig, DriftGate, DriftGuard
+from consolidation.judge import TargetJudge
 from memory.chroma import make_client
 from memory.embedder import Embedder
 from memory.extraction import CueExtractor
@@ -56,6 +58,16 @@ class Runtime:
             closer()
 
 
+def _drift_gate(settings: Settings, lm: ChatLM, embedder: Embedder) -> DriftGate | None:
+    """Every commit of a served user's memory passes the drift guard (its base scores are computed on the
+    first commit, then cached); without a data directory there are no probes, and commits go unchecked."""
+    if settings.data_dir is None:
+        log.warning("no data directory: weight-memory commits will not be drift-checked")
+        return None
+    config = DriftConfig(data_dir=settings.data_dir, cache_dir=settings.cache_dir / "drift")
+    return DriftGate(DriftGuard(lm.model, lm.tokenizer, config, TargetJudge(embedder)))
+
+
 def build_runtime(
     settings: Settings, with_model: bool = True, embedder: Embedder | None = None, lm: ChatLM | None = None
 ) -> Runtime:
@@ -88,7 +100,9 @@ def build_runtime(
         rt.lm = lm or ChatLM(
             load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
         )
-        rt.weights = WeightMemory(settings.weights_path, rt.lm.model)
+        rt.weights = WeightMemory(
+            settings.weights_path, rt.lm.model, gate=_drift_gate(settings, rt.lm, embedder)
+        )
         orphans = rt.weights.recover()  # a crash mid-commit leaves files the ledger never named
         if orphans:
             log.warning("removed %d orphaned delta file(s) left by an interrupted commit", len(orphans))

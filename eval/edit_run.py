@@ -3,7 +3,8 @@
 This is what `imprint edit` and `imprint bench edit` run. Each edit is computed with the user's earlier
 edits active (that is what "sequential" means for a served user) and committed as a new version: the
 editor returns the user's whole new memory (`Editor.compute_memory`), so an editor that replaces a subject's
-earlier update (ROME) can, and one that only adds (LoRA, FT-M) stores just its increment. Each
+earlier update (ROME) or re-fits it on every live request (LoRA, FT-M, given the requests so far) stores a
+whole version, and one that only adds stores just its increment. Each
 record is scored twice: right after its own edit (`efficacy_at_edit`) and after the last edit.
 
 A user has one value per attribute at a time: a later record about the same subject ("hobby") *supersedes*
@@ -27,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from consolidation.editors import config_fields, get_editor, parse_overrides
-from consolidation.editors.base import Editor
+from consolidation.editors.base import Editor, EditRequest
 from consolidation.judge import TargetJudge
 from consolidation.metrics import edit_scores, greedy_answers, locality, next_token_logprobs
 from eval.peak_memory import PeakMemory
@@ -101,11 +102,12 @@ def run_sequential_edits(
     seconds: list[float] = []
     versions: list[int] = []
     at_edit: list[dict[str, Any]] = []
+    history: list[EditRequest] = []  # what the user's memory holds, for editors that re-fit it
     with PeakMemory() as peak:
         for rec in tqdm(records, desc=f"{editor.name} edits", unit="edit", disable=not progress):
             request = edit_request(rec, tokenizer)
             started = time.perf_counter()
-            memory = editor.compute_memory(model, tokenizer, [request], weights.delta(user_id))
+            memory = editor.compute_memory(model, tokenizer, [request], weights.delta(user_id), history)
             took = time.perf_counter() - started
             info = weights.commit(
                 user_id,
@@ -124,6 +126,7 @@ def run_sequential_edits(
                 metrics={},
                 seconds=took,
             )
+            history.append(request)
             seconds.append(took)
             versions.append(info.version)
             with weights.applied(user_id):

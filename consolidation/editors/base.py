@@ -79,6 +79,22 @@ class EditRequest:
         return EditRequest(prompt=self.template, subject=subject, target=target)
 
 
+def subject_key(subject: str) -> str:
+    """What makes two requests about the same subject: case and spacing do not count."""
+    return " ".join(subject.split()).casefold()
+
+
+def live_requests(history: Sequence[EditRequest], requests: Sequence[EditRequest]) -> list[EditRequest]:
+    """The latest request per subject over `history` then `requests`, in the order they were made: what a
+    user holds now, a later value about a subject having replaced the earlier one."""
+    latest: dict[str, EditRequest] = {}
+    for request in [*history, *requests]:
+        key = subject_key(request.subject)
+        latest.pop(key, None)  # re-inserted at the end: order is that of the latest statement
+        latest[key] = request
+    return list(latest.values())
+
+
 def check_requests(requests: Sequence[object]) -> list[EditRequest]:
     """The requests as a list, or `InvalidInput` naming the first item that is not an `EditRequest`."""
     for i, request in enumerate(requests):
@@ -145,7 +161,12 @@ class Editor(ABC):
         return self._compute_delta(model, tokenizer, checked) if checked else Delta()
 
     def compute_memory(
-        self, model: nn.Module, tokenizer: Any, requests: Sequence[EditRequest], current: Delta
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        requests: Sequence[EditRequest],
+        current: Delta,
+        history: Sequence[EditRequest] = (),
     ) -> Delta:
         """The user's whole new memory: `current` (their memory in force) with `requests` written in.
 
@@ -153,16 +174,25 @@ class Editor(ABC):
         user sees now. By default the new updates are stacked on `current` (its updates come first, as the
         same objects, so `WeightMemory.commit(..., whole=True)` stores only the increment). Editors that can
         do better override `_compute_memory`: ROME replaces a subject's earlier update and keeps every other
-        subject's key mapped to what it maps to now.
+        subject's key mapped to what it maps to now; LoRA and FT-M re-fit one adapter on every live request.
+
+        `history` is the requests already written into `current`, oldest first. Only editors that re-fit
+        the whole memory read it (they cannot recover the facts from their own factors, as ROME can).
         """
         checked = check_requests(requests)
         if not checked:
             return current
+        earlier = check_requests(history)
         with DeltaApplier(model).activate(current):
-            return self._compute_memory(model, tokenizer, checked, current)
+            return self._compute_memory(model, tokenizer, checked, current, earlier)
 
     def _compute_memory(
-        self, model: nn.Module, tokenizer: Any, requests: list[EditRequest], current: Delta
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        requests: list[EditRequest],
+        current: Delta,
+        history: list[EditRequest],
     ) -> Delta:
         """Stack the increment on `current`; runs with `current` active."""
         return current.stack(self._compute_delta(model, tokenizer, requests))

@@ -7,6 +7,7 @@ and removing the hook restores the model; the trained factors are then handed ba
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -14,7 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from consolidation.editors.base import EditRequest, cluster_pairs
+from consolidation.editors.base import EditRequest, cluster_pairs, live_requests
+from memory.weights.delta import Delta
+from memory.weights.hooks import DeltaApplier
+
+log = logging.getLogger(__name__)
 
 IGNORE = -100  # label value the loss skips: only target tokens are learned (FT-M's masked loss)
 
@@ -137,6 +142,37 @@ def training_pairs(requests: Sequence[EditRequest], cluster_size: int) -> list[t
     ]
 
 
+def pad_pairs(
+    encoded: Sequence[tuple[torch.Tensor, torch.Tensor]], pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded ids, attention mask and labels (each (B, T)) of `encode_with_target` rows, so one
+    forward pass trains on every pair; padding is masked out and never labelled."""
+    width = max(int(ids.shape[1]) for ids, _ in encoded)
+    ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    labels = torch.full((len(encoded), width), IGNORE, dtype=torch.long)
+    for row, (i, lab) in enumerate(encoded):
+        n = int(i.shape[1])
+        ids[row, :n], mask[row, :n], labels[row, :n] = i[0], 1, lab[0]
+    return ids, mask, labels
+
+
+def row_nll_and_hits(
+    model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, bool]:
+    """Mean target NLL of each row (B,), and whether greedy (teacher-forced) decoding gives every target
+    token of every row, from one forward pass."""
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1, :].float()  # (B, T-1, V)
+    gold = labels[:, 1:]  # (B, T-1)
+    labelled = gold != IGNORE
+    token_nll = nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), gold.reshape(-1), ignore_index=IGNORE, reduction="none"
+    ).view(gold.shape)  # (B, T-1), 0 where unlabelled
+    row_nll = token_nll.sum(dim=1) / labelled.sum(dim=1).clamp_min(1)
+    hits = bool((logits.detach().argmax(-1)[labelled] == gold[labelled]).all())
+    return row_nll, hits
+
+
 def fit(
     model: nn.Module,
     tokenizer: Any,
@@ -150,10 +186,13 @@ def fit(
     """Train the parameters behind `extra` until every target is the greedy answer or `max_steps` is hit.
 
     The model is frozen, in eval mode (no dropout: edits are deterministic) and only sees `extra` through
-    temporary hooks; all three are restored on return. `after_step` runs after each optimiser step (FT-M
-    projects back into its norm ball there). Returns the steps taken and the last loss.
+    temporary hooks; all three are restored on return. Every pair goes through one padded batch, and the
+    forward pass that computes the loss also tells whether training is done, so rehearsing many pairs
+    costs one pass per step, not one per pair. `after_step` runs after each optimiser step (FT-M projects
+    back into its norm ball there). Returns the steps taken and the last loss.
     """
-    batch = [encode_with_target(tokenizer, p, t) for p, t in pairs]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    ids, mask, labels = pad_pairs([encode_with_target(tokenizer, p, t) for p, t in pairs], int(pad_id or 0))
     was_training = model.training
     model.eval()
     anchor = KLAnchor(model, tokenizer) if kl_factor > 0 else None  # before any hook: the current model
@@ -161,10 +200,11 @@ def fit(
     try:
         with frozen(model), added_outputs(model, extra), torch.enable_grad():
             for step in range(max_steps):
-                if step and all(emits_target(model, ids, labels) for ids, labels in batch):
+                row_nll, hits = row_nll_and_hits(model, ids, mask, labels)
+                if step and hits:
                     break
                 optimizer.zero_grad()
-                loss = torch.stack([masked_nll(model, ids, labels) for ids, labels in batch]).mean()
+                loss = row_nll.mean()
                 if anchor is not None:
                     loss = loss + kl_factor * anchor(model)
                 loss.backward()
@@ -176,3 +216,33 @@ def fit(
     finally:
         model.train(was_training)
     return step + 1, last
+
+
+def refit_memory(
+    model: nn.Module,
+    current: Delta,
+    history: Sequence[EditRequest],
+    requests: Sequence[EditRequest],
+    label: str,
+    train: Callable[[list[EditRequest]], Delta],
+) -> Delta:
+    """`current` with the editor's own updates (those labelled `label`) replaced by one fit, from the model
+    without them, on every live request: the latest per subject over `history` and `requests`.
+
+    Why: a gradient editor stacked edit on edit overwrites what earlier adapters taught (measured: 0.20 of
+    the live preferences recalled after 100 LoRA edits, docs/results.md), and its factors, unlike ROME's,
+    do not say which facts they hold. Re-fitting rehearses every live fact, drops superseded values and
+    keeps the memory's size fixed. Updates of other editors stay, as the same objects, active while fitting.
+    Without `history` the facts behind existing own updates are unknown, so the new fit is stacked instead
+    (re-fitting would forget them).
+    """
+    own = [u for u in current if u.label == label]
+    others = [u for u in current if u.label != label]
+    if own and not history:
+        log.warning("%s: no history for %d earlier updates; stacking instead of re-fitting", label, len(own))
+        return current.stack(train(list(requests)))
+    live = live_requests(history, requests)
+    with DeltaApplier(model).activate(Delta.of(others)):
+        fitted = train(live)
+    log.info("%s: memory re-fitted on %d live requests (%d new)", label, len(live), len(requests))
+    return Delta.of([*others, *fitted])

@@ -184,6 +184,15 @@ class Ledger:
         start = wholes[-1] if wholes else 0
         return [_row_to_info(rows[v], in_force) for v in chain[start:]]
 
+    def lineage(self, user_id: str, version: int) -> list[VersionInfo]:
+        """Every version on `version`'s parent chain, oldest first, whole versions' ancestors included:
+        the history of edits that led to that memory (what a gate's retention check re-asks)."""
+        rows, in_force = self._rows(user_id)
+        if version and version not in rows:
+            raise NotFound(f"user {user_id!r} has no weight-memory version {version}")
+        chain = sorted(_parent_chain(version, {v: r["parent"] for v, r in rows.items()}))
+        return [_row_to_info(rows[v], in_force) for v in chain]
+
     def next_version(self, user_id: str) -> int:
         row = (
             self._db()

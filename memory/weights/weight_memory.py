@@ -30,8 +30,9 @@ from memory.errors import InvalidInput
 from memory.ids import validate_user_id
 from memory.weights.delta import Delta
 from memory.weights.files import TEMP_PREFIX, load_delta, save_delta
+from memory.weights.gate import CommitGate, CommitRejected
 from memory.weights.hooks import DeltaApplier
-from memory.weights.ledger import Ledger, NewVersion, VersionInfo
+from memory.weights.ledger import Ledger, LedgerConflict, NewVersion, VersionInfo
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,9 @@ def version_file_name(version: int) -> str:
 class WeightMemory:
     """Every user's weight memory over one base model; the model's parameters are never written."""
 
-    def __init__(self, root: Path, model: nn.Module) -> None:
+    def __init__(self, root: Path, model: nn.Module, gate: CommitGate | None = None) -> None:
         self.root = Path(root)
+        self.gate = gate  # reviews every commit's candidate memory; None: commits are not checked
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / USERS_DIR).mkdir(exist_ok=True)
         self.ledger = Ledger(self.root / LEDGER_FILE)
@@ -125,13 +127,32 @@ class WeightMemory:
         `delta` is an increment on the head's memory, or with `whole=True` the user's whole new memory (an
         editor that replaced earlier updates returns that). A whole memory that merely extends the head's
         (its first updates are the head's own) is stored as the increment, so files stay small either way.
+
+        With a `gate`, the user's whole candidate memory is reviewed first and its verdict stored as the
+        version's `drift`; a failing verdict raises `CommitRejected` and nothing is written. The review
+        runs outside the write lock (it takes seconds); if the head moved meanwhile, `LedgerConflict`.
         """
         directory = self.user_dir(user_id)
         if delta.is_empty() and not whole:
             raise InvalidInput(f"user {user_id!r}: refusing to commit an empty delta")
+        self.applier.check(delta)  # a delta that cannot apply to this model must not become a version
+        reviewed_head = None
+        if self.gate is not None:
+            reviewed_head = self.ledger.head(user_id)
+            parent_memory = self.delta(user_id)
+            candidate = delta if whole else parent_memory.stack(delta)
+            earlier = [r for info in self.ledger.lineage(user_id, reviewed_head) for r in info.requests]
+            verdict = self.gate.review(user_id, parent_memory, candidate, earlier, requests)
+            if not verdict.passed:
+                log.warning("user %s: commit rejected by the gate: %s", user_id, "; ".join(verdict.reasons))
+                raise CommitRejected(user_id, verdict)
+            drift = verdict.to_dict()
         with self._lock:
-            self.applier.check(delta)  # a delta that cannot apply to this model must not become a version
             parent = self.ledger.head(user_id)
+            if reviewed_head is not None and parent != reviewed_head:
+                raise LedgerConflict(
+                    f"user {user_id!r}: head moved from {reviewed_head} to {parent} during the review"
+                )
             if whole:
                 delta, whole = self._as_increment(user_id, delta)
                 if delta.is_empty() and not whole:

@@ -31,6 +31,31 @@ def test_edit_writes_a_report_and_versions(tmp_path: Path) -> None:
     assert [r["version"] for r in report["records"]] == [1, 2]
     assert report["provenance"]["commit"]
 
+    # the drift report of that user's memory, printed and written (quick probes: the default ones are
+    # exercised in tests/consolidation/test_drift_guard.py)
+    drift_out = tmp_path / "drift.json"
+    res = imprint(
+        tmp_path,
+        "drift",
+        "--user",
+        "researcher",
+        "--probes",
+        "locality,norm,retention",
+        "--out",
+        str(drift_out),
+    )
+    assert res.returncode in (0, 1), res.stderr[-3000:]  # 1: the report says it fails
+    drift = json.loads(drift_out.read_text())
+    names = {c["name"] for c in drift["checks"]}
+    assert {"locality_kl", "retention"} <= names and any(n.startswith("norm_growth:") for n in names)
+    assert drift["version"] == 2 and (res.returncode == 0) == drift["passed"]
+    assert "| locality_kl |" in res.stdout
+
+
+def test_unknown_drift_probe_is_a_clear_error(tmp_path: Path) -> None:
+    res = imprint(tmp_path, "drift", "--user", "u", "--probes", "boolq,mmlu", "--out", "x.json")
+    assert res.returncode == 2 and "mmlu" in res.stderr
+
 
 def test_unknown_editor_is_a_clear_error(tmp_path: Path) -> None:
     data = tmp_path / "d.json"

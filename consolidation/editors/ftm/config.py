@@ -14,4 +14,7 @@ class FtmConfig:
     max_steps: int = 40  # hard cap for a 2-core machine
     max_norm_ratio: float = 0.05  # ‖ΔW‖_F ≤ 5% of ‖W‖_F: the "constrained" in constrained fine-tuning
     keep_rank: int = 8  # ΔW is truncated to this rank by SVD, so it is stored and applied as low-rank factors
+    # a user's memory is one fit on every live request (latest per subject), re-fitted at each edit, rather
+    # than a stack of per-edit fits that overwrite each other (see training.refit_memory)
+    refit: bool = True
     cluster_size: int = 1  # 1..9 (prompt, target) pairs per request

@@ -15,7 +15,7 @@ from torch import nn
 from consolidation.editors.base import Editor, EditRequest
 from consolidation.editors.ftm.config import FtmConfig
 from consolidation.editors.registry import register_editor
-from consolidation.editors.training import fit, training_pairs
+from consolidation.editors.training import fit, refit_memory, training_pairs
 from memory.weights.delta import Delta, LowRankUpdate
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,20 @@ class FtmEditor(Editor):
     name: ClassVar[str] = "ftm"
     config_cls: ClassVar[type] = FtmConfig
     config: FtmConfig
+
+    def _compute_memory(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        requests: list[EditRequest],
+        current: Delta,
+        history: list[EditRequest],
+    ) -> Delta:
+        """With `refit`, one ΔW fit on every live request replaces this editor's earlier updates."""
+        if not self.config.refit:
+            return super()._compute_memory(model, tokenizer, requests, current, history)
+        train = lambda live: self._compute_delta(model, tokenizer, live)  # noqa: E731
+        return refit_memory(model, current, history, requests, self.name, train)
 
     def _compute_delta(self, model: nn.Module, tokenizer: Any, requests: list[EditRequest]) -> Delta:
         cfg = self.config
@@ -53,4 +67,5 @@ class FtmEditor(Editor):
         log.debug("ftm: %d steps, loss %.3f, |dW| %.4f", steps, loss, float(dw.detach().norm()))
         u, s, vh = torch.linalg.svd(dw.detach(), full_matrices=False)  # (out, k), (k,), (k, in)
         r = min(cfg.keep_rank, int(s.shape[0]))
-        return Delta.of([LowRankUpdate(module=name, down=vh[:r].clone(), up=(u[:, :r] * s[:r]).clone())])
+        up = (u[:, :r] * s[:r]).clone()
+        return Delta.of([LowRankUpdate(module=name, down=vh[:r].clone(), up=up, label=self.name)])

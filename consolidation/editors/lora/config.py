@@ -18,5 +18,8 @@ class LoraConfig:
     # KL anchor on neutral chat prompts; off: in a 3-edit try it left locality at 0.5-0.8 (0.43-0.73
     # without) and made each edit ~6x slower; the answer position shares the chat template's tokens
     kl_factor: float = 0.0
+    # a user's memory is one fit on every live request (latest per subject), re-fitted at each edit, rather
+    # than a stack of per-edit fits that overwrite each other (see training.refit_memory)
+    refit: bool = True
     cluster_size: int = 1  # 1..9 (prompt, target) pairs per request (cluster representation)
     seed: int = 0  # initialisation of the down factor

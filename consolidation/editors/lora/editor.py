@@ -16,7 +16,7 @@ from torch import nn
 from consolidation.editors.base import Editor, EditRequest
 from consolidation.editors.lora.config import LoraConfig
 from consolidation.editors.registry import register_editor
-from consolidation.editors.training import fit, training_pairs
+from consolidation.editors.training import fit, refit_memory, training_pairs
 from memory.weights.delta import Delta, LowRankUpdate
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,20 @@ class LoraEditor(Editor):
     name: ClassVar[str] = "lora"
     config_cls: ClassVar[type] = LoraConfig
     config: LoraConfig
+
+    def _compute_memory(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        requests: list[EditRequest],
+        current: Delta,
+        history: list[EditRequest],
+    ) -> Delta:
+        """With `refit`, one adapter fit on every live request replaces this editor's earlier updates."""
+        if not self.config.refit:
+            return super()._compute_memory(model, tokenizer, requests, current, history)
+        train = lambda live: self._compute_delta(model, tokenizer, live)  # noqa: E731
+        return refit_memory(model, current, history, requests, self.name, train)
 
     def _compute_delta(self, model: nn.Module, tokenizer: Any, requests: list[EditRequest]) -> Delta:
         cfg = self.config
@@ -56,6 +70,6 @@ class LoraEditor(Editor):
         )
         log.debug("lora: %d steps, loss %.3f", steps, loss)
         return Delta.of(
-            LowRankUpdate(module=n, down=a.detach().clone(), up=(b.detach() * scale).clone())
+            LowRankUpdate(module=n, down=a.detach().clone(), up=(b.detach() * scale).clone(), label=self.name)
             for n, (a, b) in factors.items()
         )

@@ -47,6 +47,11 @@ class RomeConfig:
     # a user's memory (`compute_memory`): one value per subject, every other subject's key held in place
     supersede: bool = True  # a new edit about a subject replaces that subject's earlier ROME updates
     preserve_keys: bool = True  # joint solve: earlier live keys keep their values exactly (else: stacked)
+    pin_contexts: bool = True  # pin each context's key (bare + prefixed), not only their mean: see RomeEdit
+    # ... and hold the tokens after the subject (the question's end, the chat template's tail, shared by every
+    # question) at what the model without ROME gives: else each subject's update leaks into every answer
+    pin_template: bool = True
+    pin_answer: bool = True  # ... the answer's own tokens too, so later words of a long target stay the fit's
     repeat_cosine: float = 0.999  # keys closer than this (C⁻¹ metric) are one key: the later value wins
 
     # cluster representation (Personalization Editing): edit several synonym pairs per fact

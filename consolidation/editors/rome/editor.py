@@ -24,15 +24,15 @@ from consolidation.editors.rome.joint import (
     LABEL_PREFIX,
     KeyValue,
     down_row,
-    key_of,
+    keys_of,
     label_for,
     module_output,
     solve_jointly,
     solve_stacked,
 )
-from consolidation.editors.rome.keys import compute_key, sample_prefixes
+from consolidation.editors.rome.keys import sample_prefixes, subject_inputs
 from consolidation.editors.rome.tracing import add_to_output
-from consolidation.editors.rome.values import compute_delta_v
+from consolidation.editors.rome.values import compute_delta_v, join_target
 from memory.errors import InvalidInput
 from memory.weights.delta import Delta, LowRankUpdate
 from memory.weights.hooks import DeltaApplier
@@ -50,6 +50,18 @@ class RomeEdit:
     update: LowRankUpdate  # rank one: up = v* − W_eff k*, down = (C⁻¹k*)ᵀ / ((C⁻¹k*)ᵀ k*)
     nll: float  # target NLL reached while fitting v*
     steps: int
+    context_keys: (
+        torch.Tensor
+    )  # (n_contexts, in) the key in the bare and each prefixed prompt; k* is their mean
+    context_values: torch.Tensor  # (n_contexts, out) W_eff k_j + δ: what δ was fitted to give in each context
+    after_subject: torch.Tensor  # (m, in) the module's inputs at the bare prompt's later tokens
+
+    def pinned(self) -> list[KeyValue]:
+        """The (key, value) pairs a joint solve pins for this edit: every context's own key, so the output
+        the fit saw in each context, the bare question's included, is exactly what the memory gives there
+        however other subjects' keys come and go."""
+        label = self.update.label
+        return [KeyValue(k, v, label) for k, v in zip(self.context_keys, self.context_values, strict=True)]
 
 
 @register_editor
@@ -104,7 +116,12 @@ class RomeEditor(Editor):
         return edits
 
     def _compute_memory(
-        self, model: nn.Module, tokenizer: Any, requests: list[EditRequest], current: Delta
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        requests: list[EditRequest],
+        current: Delta,
+        history: list[EditRequest],
     ) -> Delta:
         """`current` with the requests written in: a subject's earlier ROME updates are replaced
         (`supersede`), and every other live ROME key keeps the value it has now (`preserve_keys`).
@@ -115,6 +132,8 @@ class RomeEditor(Editor):
         updates lean on each other (near-parallel keys get large, opposite `up`s) and dropping one of them
         alone would leave its partner's correction acting on the subject: measured, that grew the update
         five-fold with every superseding edit.
+
+        `history` is not needed: every live key is recovered from its update's down row (`key_of`).
         """
         cfg = self.config
         module_name = cfg.module_name()
@@ -142,14 +161,22 @@ class RomeEditor(Editor):
             (own if mine else others).append(u)
         fixed = [u for u in others if u.module == module_name]
         old = []
-        for u in own:
-            key = key_of(u.down, chol)
-            value = module_output(module, key[:, None], on_module)[:, 0]  # what the user gets there now
-            old.append(KeyValue(key.to(u.down.device), value, u.label))
+        if own:
+            keys = keys_of(torch.cat([u.down for u in own], dim=0), chol)  # (in, n)
+            values = module_output(module, keys, on_module)  # (out, n): what the user gets there now
+            for i, u in enumerate(own):
+                old.append(KeyValue(keys[:, i].to(u.down.device), values[:, i], u.label))
         without = solve_jointly(module_name, module, old, fixed, chol, cfg.repeat_cosine)
         with DeltaApplier(model).activate(Delta.of(others + without)):
             edits = self.compute_edits(model, tokenizer, requests)
-        new = [KeyValue(e.key, e.value, e.update.label) for e in edits]
+        if cfg.pin_contexts:
+            new = [pair for e in edits for pair in e.pinned()]
+        else:
+            new = [KeyValue(e.key, e.value, e.update.label) for e in edits]
+        if cfg.pin_template:  # the question's end and the chat template's tail: left as W₀ + fixed gives them
+            for e in edits:
+                held = module_output(module, e.after_subject.double().cpu().T, fixed).T  # (m, out)
+                new += [KeyValue(x, v, e.update.label) for x, v in zip(e.after_subject, held, strict=True)]
         solved = solve_jointly(module_name, module, old + new, fixed, chol, cfg.repeat_cosine)
         log.info(
             "ROME memory on %s: %d live keys (%d new, %d superseded)",
@@ -173,15 +200,18 @@ class RomeEditor(Editor):
         cfg = self.config
         module_name = cfg.module_name()
         _, subject_end = request.subject_span()
-        key = compute_key(
-            model, tokenizer, module_name, request.filled_prompt, subject_end, prefixes
-        )  # (in,)
-        with torch.no_grad():
-            current = module(key.to(cast(torch.Tensor, module.weight).dtype)[None])[
-                0
-            ].float()  # (out,) W_eff k*, hooks included
+        prompt = request.filled_prompt
+        answer = join_target(prompt, request.target)[len(prompt) :] if cfg.pin_answer else ""
+        inputs = subject_inputs(model, tokenizer, module_name, prompt, subject_end, prefixes, answer)
+        context_keys = inputs.context_keys  # (n_contexts, in)
+        key = context_keys.mean(dim=0)  # (in,) k*
+        dtype = cast(torch.Tensor, module.weight).dtype
+        with torch.no_grad():  # W_eff k for k* and every context key, hooks included
+            outputs = module(torch.cat([key[None], context_keys]).to(dtype)).float()  # (1 + n, out)
+        current = outputs[0]  # (out,) W_eff k*
         fit = compute_delta_v(model, tokenizer, cfg, request, prefixes, base_norm=float(current.norm()))
         value = current + fit.delta.to(current.device)  # (out,) v*
+        context_values = outputs[1:] + fit.delta.to(current.device)[None]  # (n, out)
         down = down_row(key, chol).float()  # (in,) C⁻¹k*/(k*ᵀC⁻¹k*), so that down · k* = 1
         up = (value - current).float()  # (out,)
         update = LowRankUpdate(
@@ -195,7 +225,17 @@ class RomeEditor(Editor):
             fit.nll,
             float(up.norm() / current.norm()),
         )
-        return RomeEdit(request, key, value, update, fit.nll, fit.steps)
+        return RomeEdit(
+            request,
+            key,
+            value,
+            update,
+            fit.nll,
+            fit.steps,
+            context_keys,
+            context_values,
+            inputs.after_subject,
+        )
 
     def _prefixes_of(self, model: nn.Module, tokenizer: Any) -> list[str]:
         cfg = self.config

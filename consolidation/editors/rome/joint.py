@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from consolidation.editors.base import subject_key
 from memory.weights.delta import LowRankUpdate
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ LABEL_PREFIX = "rome:"
 
 def label_for(subject: str) -> str:
     """The label of ROME's updates about `subject`: later edits about the same subject replace them."""
-    return LABEL_PREFIX + " ".join(subject.split()).casefold()
+    return LABEL_PREFIX + subject_key(subject)
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,14 @@ def down_row(key: torch.Tensor, chol: torch.Tensor) -> torch.Tensor:
 
 def key_of(down: torch.Tensor, chol: torch.Tensor) -> torch.Tensor:
     """The key a ROME down row was made from: k = C·down/(downᵀC·down), with C = chol cholᵀ."""
-    d = down.reshape(-1).double().cpu()
-    c_d = chol @ (chol.T @ d)
-    return c_d / (d @ c_d)
+    return keys_of(down.reshape(1, -1), chol)[:, 0]
+
+
+def keys_of(downs: torch.Tensor, chol: torch.Tensor) -> torch.Tensor:
+    """`key_of` for every row of `downs` (n, in) at once: (in, n), one product with C for all of them."""
+    d = downs.double().cpu().T  # (in, n)
+    c_d = chol @ (chol.T @ d)  # (in, n)
+    return c_d / (d * c_d).sum(dim=0, keepdim=True)
 
 
 def module_output(module: nn.Module, keys: torch.Tensor, updates: Sequence[LowRankUpdate]) -> torch.Tensor:
@@ -67,8 +73,10 @@ def module_output(module: nn.Module, keys: torch.Tensor, updates: Sequence[LowRa
     bias = getattr(module, "bias", None)
     if isinstance(bias, torch.Tensor):
         out = out + bias.detach().double().cpu()[:, None]
-    for u in updates:
-        out = out + u.up.double().cpu() @ (u.down.double().cpu() @ keys)
+    if updates:  # all updates as one (out, r)·(r, in) product: one matmul pair however many there are
+        ups = torch.cat([u.up.double().cpu() for u in updates], dim=1)  # (out, r)
+        downs = torch.cat([u.down.double().cpu() for u in updates], dim=0)  # (r, in)
+        out = out + ups @ (downs @ keys)
     return out
 
 

@@ -101,15 +101,30 @@ def contexts_for(prompt: str, prefixes: Sequence[str]) -> list[tuple[str, int]]:
     return [("", 0)] + [(p, len(p)) for p in prefixes] if prefixes else [("", 0)]
 
 
+@dataclass(frozen=True)
+class SubjectInputs:
+    """What the edited module reads for one prompt: at the subject's last token in every context, and at
+    each later token of the bare prompt (the question's end, the chat template's tail and the answer)."""
+
+    context_keys: torch.Tensor  # (n_contexts, in) bare prompt first, then each prefixed one
+    after_subject: torch.Tensor  # (m, in), m ≥ 0
+
+
 @torch.no_grad()
-def compute_key(
-    model: nn.Module, tokenizer: Any, module_name: str, prompt: str, subject_end: int, prefixes: Sequence[str]
-) -> torch.Tensor:
-    """k* (in,): the mean input of `module_name` at the subject's last token over the bare and prefixed
-    prompts. The pass stops right after that module, so the layers above it never run.
-    """
+def subject_inputs(
+    model: nn.Module,
+    tokenizer: Any,
+    module_name: str,
+    prompt: str,
+    subject_end: int,
+    prefixes: Sequence[str],
+    bare_suffix: str = "",
+) -> SubjectInputs:
+    """The inputs of `module_name` for `prompt` in the bare and prefixed contexts, from one batched pass
+    that stops right after that module, so the layers above it never run. `bare_suffix` (the answer) is
+    appended to the bare prompt only: its tokens count among those after the subject."""
     encoded = [
-        encode_with_subject(tokenizer, prefix + prompt, shift + subject_end)
+        encode_with_subject(tokenizer, prefix + prompt + ("" if prefix else bare_suffix), shift + subject_end)
         for prefix, shift in contexts_for(prompt, prefixes)
     ]
     ids, mask = pad_batch(tokenizer, [e.ids for e in encoded])
@@ -119,4 +134,15 @@ def compute_key(
     inputs = captured[module_name]  # (B, T, in)
     rows = torch.arange(len(encoded), device=inputs.device)
     at_subject = torch.tensor([e.subject_index for e in encoded], device=inputs.device)
-    return inputs[rows, at_subject].float().mean(dim=0)  # (in,)
+    bare = encoded[0]
+    return SubjectInputs(
+        context_keys=inputs[rows, at_subject].float(),
+        after_subject=inputs[0, bare.subject_index + 1 : len(bare.ids)].float(),
+    )
+
+
+def compute_key(
+    model: nn.Module, tokenizer: Any, module_name: str, prompt: str, subject_end: int, prefixes: Sequence[str]
+) -> torch.Tensor:
+    """k* (in,): the mean of the subject's keys over the contexts (ROME's averaged key)."""
+    return subject_inputs(model, tokenizer, module_name, prompt, subject_end, prefixes).context_keys.mean(0)
