@@ -105,9 +105,13 @@ def test_each_user_is_answered_with_their_own_weight_memory(runtime: Runtime) ->
         down=torch.randn(4, 1536, generator=gen) * 0.5,
         up=torch.randn(576, 4, generator=gen) * 0.5,
     )
-    runtime.weights.commit(
-        edited, Delta.of([big]), editor="test", settings={}, requests=[], metrics={}, seconds=0.0
-    )
+    gate, runtime.weights.gate = runtime.weights.gate, None  # a deliberately big delta: the drift gate
+    try:  # would (rightly) refuse it; the gate has its own tests (tests/consolidation/test_drift_guard.py)
+        runtime.weights.commit(
+            edited, Delta.of([big]), editor="test", settings={}, requests=[], metrics={}, seconds=0.0
+        )
+    finally:
+        runtime.weights.gate = gate
     assert agent.chat(edited, question, "w").reply != base_answer
     assert agent.chat(other, question, "w2").reply == base_answer
     runtime.weights.delete_user(edited)
