@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from consolidation.editors.base import EditRequest, cluster_pairs, live_requests
+from consolidation.editors.base import Editor, EditRequest, cluster_pairs, live_requests
 from memory.weights.delta import Delta
 from memory.weights.hooks import DeltaApplier
 
@@ -246,3 +246,21 @@ def refit_memory(
         fitted = train(live)
     log.info("%s: memory re-fitted on %d live requests (%d new)", label, len(live), len(requests))
     return Delta.of([*others, *fitted])
+
+
+class RefittingEditor(Editor):
+    """An editor whose memory, with `config.refit`, is one fit on every live request (`refit_memory`)
+    rather than a stack of per-edit fits: LoRA and FT-M."""
+
+    def _compute_memory(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        requests: list[EditRequest],
+        current: Delta,
+        history: list[EditRequest],
+    ) -> Delta:
+        if not getattr(self.config, "refit", False):
+            return super()._compute_memory(model, tokenizer, requests, current, history)
+        train = lambda live: self._compute_delta(model, tokenizer, live)  # noqa: E731
+        return refit_memory(model, current, history, requests, self.name, train)

@@ -12,34 +12,20 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from consolidation.editors.base import Editor, EditRequest
+from consolidation.editors.base import EditRequest
 from consolidation.editors.ftm.config import FtmConfig
 from consolidation.editors.registry import register_editor
-from consolidation.editors.training import fit, refit_memory, training_pairs
+from consolidation.editors.training import RefittingEditor, fit, training_pairs
 from memory.weights.delta import Delta, LowRankUpdate
 
 log = logging.getLogger(__name__)
 
 
 @register_editor
-class FtmEditor(Editor):
+class FtmEditor(RefittingEditor):
     name: ClassVar[str] = "ftm"
     config_cls: ClassVar[type] = FtmConfig
     config: FtmConfig
-
-    def _compute_memory(
-        self,
-        model: nn.Module,
-        tokenizer: Any,
-        requests: list[EditRequest],
-        current: Delta,
-        history: list[EditRequest],
-    ) -> Delta:
-        """With `refit`, one ΔW fit on every live request replaces this editor's earlier updates."""
-        if not self.config.refit:
-            return super()._compute_memory(model, tokenizer, requests, current, history)
-        train = lambda live: self._compute_delta(model, tokenizer, live)  # noqa: E731
-        return refit_memory(model, current, history, requests, self.name, train)
 
     def _compute_delta(self, model: nn.Module, tokenizer: Any, requests: list[EditRequest]) -> Delta:
         cfg = self.config

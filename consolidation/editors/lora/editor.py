@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from consolidation.editors.base import Editor, EditRequest
+from consolidation.editors.base import EditRequest
 from consolidation.editors.lora.config import LoraConfig
 from consolidation.editors.registry import register_editor
-from consolidation.editors.training import fit, refit_memory, training_pairs
+from consolidation.editors.training import RefittingEditor, fit, training_pairs
 from memory.weights.delta import Delta, LowRankUpdate
 
 log = logging.getLogger(__name__)
@@ -28,24 +28,10 @@ def _lora_term(a: torch.Tensor, b: torch.Tensor, scale: float) -> Callable[[torc
 
 
 @register_editor
-class LoraEditor(Editor):
+class LoraEditor(RefittingEditor):
     name: ClassVar[str] = "lora"
     config_cls: ClassVar[type] = LoraConfig
     config: LoraConfig
-
-    def _compute_memory(
-        self,
-        model: nn.Module,
-        tokenizer: Any,
-        requests: list[EditRequest],
-        current: Delta,
-        history: list[EditRequest],
-    ) -> Delta:
-        """With `refit`, one adapter fit on every live request replaces this editor's earlier updates."""
-        if not self.config.refit:
-            return super()._compute_memory(model, tokenizer, requests, current, history)
-        train = lambda live: self._compute_delta(model, tokenizer, live)  # noqa: E731
-        return refit_memory(model, current, history, requests, self.name, train)
 
     def _compute_delta(self, model: nn.Module, tokenizer: Any, requests: list[EditRequest]) -> Delta:
         cfg = self.config

@@ -139,10 +139,3 @@ def subject_inputs(
         context_keys=inputs[rows, at_subject].float(),
         after_subject=inputs[0, bare.subject_index + 1 : len(bare.ids)].float(),
     )
-
-
-def compute_key(
-    model: nn.Module, tokenizer: Any, module_name: str, prompt: str, subject_end: int, prefixes: Sequence[str]
-) -> torch.Tensor:
-    """k* (in,): the mean of the subject's keys over the contexts (ROME's averaged key)."""
-    return subject_inputs(model, tokenizer, module_name, prompt, subject_end, prefixes).context_keys.mean(0)
