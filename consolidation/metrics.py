@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,13 +69,24 @@ def greedy_answers(
 
 @torch.inference_mode()
 def next_token_logprobs(
-    model: Any, tokenizer: Any, questions: Sequence[str], batch_size: int = 16
+    model: Any,
+    tokenizer: Any,
+    questions: Sequence[str],
+    batch_size: int = 16,
+    body: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Log-probabilities of the first answer token for each chat question, shape (N, vocab)."""
+    """Log-probabilities of the first answer token for each chat question, shape (N, vocab).
+
+    `body` maps a batch to its last hidden states (the drift guard's `UpperReplay`); without it the whole
+    model runs, with the LM head on the last position only.
+    """
     rows = []
     for start in range(0, len(questions), batch_size):
         enc = _chat_batch(tokenizer, questions[start : start + batch_size])
-        logits = model(**enc).logits[:, -1, :]  # (B, V): left padding puts every prompt's end last
+        if body is None:
+            logits = model(**enc, logits_to_keep=1).logits[:, -1, :]  # (B, V): left padding ends rows there
+        else:
+            logits = model.get_output_embeddings()(body(enc)[:, -1, :])
         rows.append(torch.log_softmax(logits.float(), dim=-1))
     return torch.cat(rows)
 

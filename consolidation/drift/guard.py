@@ -21,8 +21,9 @@ from torch import nn
 
 from consolidation.drift.config import DriftConfig
 from consolidation.drift.data import boolq_items, file_fingerprint, heldout_text, nq_items
+from consolidation.drift.replay import UpperReplay
 from consolidation.drift.report import Check, DriftReport
-from consolidation.drift.scoring import boolq_scores, nq_scores, window_nll
+from consolidation.drift.scoring import Body, boolq_scores, full_body, nq_scores, window_nll
 from consolidation.drift.stats import paired_change
 from consolidation.editors.rome.covariance import model_fingerprint
 from consolidation.judge import TargetJudge
@@ -32,13 +33,17 @@ from memory.weights.hooks import DeltaApplier
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1  # bump when a probe's scoring changes: old caches are then ignored
+CACHE_VERSION = 2  # bump when a probe's scoring changes: old caches are then ignored
 
 # (metric, tolerance field) of the paired tests, per probe
 PAIRED = {
     "boolq": (("boolq_accuracy", "boolq_accuracy_tolerance"), ("boolq_margin", "boolq_margin_tolerance")),
     "nq": (("nq_loglik", "nq_loglik_tolerance"), ("nq_exact_match", "nq_exact_match_tolerance")),
 }
+
+
+# settings that change how a check runs, not what it scores: they leave the cached base scores valid
+NOT_IN_SCORES = ("replay_upper", "layers_path", "final_norm_path")
 
 
 class DriftGuard:
@@ -51,6 +56,9 @@ class DriftGuard:
             raise ValueError("DriftConfig.data_dir is needed: the probes are read from it")
         self.model, self.tokenizer, self.config, self.judge = model, tokenizer, config, judge
         self.applier = DeltaApplier(model)
+        self.replay = (
+            UpperReplay(model, config.layers_path, config.final_norm_path) if config.replay_upper else None
+        )
         self._base: dict[str, Any] | None = None
         self._inputs: dict[str, Any] | None = None
 
@@ -69,31 +77,48 @@ class DriftGuard:
             }
         return self._inputs
 
-    def scores(self) -> dict[str, Any]:
-        """Per-item scores of the model as it is now (whatever delta is active)."""
-        cfg, inputs = self.config, self._probe_inputs()
+    def scores(self, delta: Delta | None = None) -> dict[str, Any]:
+        """Per-item scores of the model under `delta` (None: the base model)."""
+        inputs = self._probe_inputs()
+        body: Body = full_body(self.model)
+        if self.replay is not None:
+            replay, lowest = self.replay, self.replay.lowest_block(delta)
+            body = lambda enc: replay.hidden(enc, lowest)  # noqa: E731
+        with self.applier.activate(delta):
+            return self._scores(inputs, body)
+
+    def _scores(self, inputs: dict[str, Any], body: Body) -> dict[str, Any]:
+        cfg, model, tok = self.config, self.model, self.tokenizer
+        probes: dict[str, Any] = {
+            "boolq": lambda: dict(
+                zip(
+                    ("boolq_accuracy", "boolq_margin"),
+                    boolq_scores(model, tok, inputs["boolq"], cfg.boolq_passage_tokens, cfg.batch_size, body),
+                    strict=True,
+                )
+            ),
+            "nq": lambda: dict(
+                zip(
+                    ("nq_loglik", "nq_exact_match"),
+                    nq_scores(model, tok, inputs["nq"], cfg.nq_answer_tokens, cfg.batch_size, body),
+                    strict=True,
+                )
+            ),
+            "ppl": lambda: {
+                "ppl_window_nll": window_nll(
+                    model, tok, inputs["text"], cfg.ppl_tokens, cfg.ppl_window, cfg.batch_size // 4 or 1, body
+                )
+            },
+            "locality": lambda: {
+                "locality_logprobs": next_token_logprobs(model, tok, inputs["neutral"], cfg.batch_size, body)
+            },
+        }
         out: dict[str, Any] = {}
-        if "boolq" in cfg.probes:
-            out["boolq_accuracy"], out["boolq_margin"] = boolq_scores(
-                self.model, self.tokenizer, inputs["boolq"], cfg.boolq_passage_tokens, cfg.batch_size
-            )
-        if "nq" in cfg.probes:
-            out["nq_loglik"], out["nq_exact_match"] = nq_scores(
-                self.model, self.tokenizer, inputs["nq"], cfg.nq_answer_tokens, cfg.batch_size
-            )
-        if "ppl" in cfg.probes:
-            out["ppl_window_nll"] = window_nll(
-                self.model,
-                self.tokenizer,
-                inputs["text"],
-                cfg.ppl_tokens,
-                cfg.ppl_window,
-                cfg.batch_size // 4 or 1,
-            )
-        if "locality" in cfg.probes:
-            out["locality_logprobs"] = next_token_logprobs(
-                self.model, self.tokenizer, inputs["neutral"], cfg.batch_size
-            )
+        for probe, score in probes.items():
+            if probe in cfg.probes:
+                started = time.perf_counter()
+                out.update(score())
+                log.debug("drift probe %s scored in %.1f s", probe, time.perf_counter() - started)
         return out
 
     def _cache_path(self) -> Path:
@@ -104,7 +129,9 @@ class DriftGuard:
             if k not in ("cache_dir", "data_dir") and "tolerance" not in k
         }
         keyed = {
-            k: v for k, v in keyed.items() if not k.startswith("max_") and k not in ("alpha", "bootstrap")
+            k: v
+            for k, v in keyed.items()
+            if not k.startswith("max_") and k not in ("alpha", "bootstrap", *NOT_IN_SCORES)
         }
         digest = hashlib.sha256(
             json.dumps(
@@ -124,8 +151,7 @@ class DriftGuard:
                 log.info("drift: base-model scores from %s", path)
             else:
                 started = time.perf_counter()
-                with self.applier.activate(None):
-                    self._base = self.scores()
+                self._base = self.scores(None)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_suffix(".tmp")
                 torch.save(self._base, tmp)
@@ -151,8 +177,7 @@ class DriftGuard:
         cfg = self.config
         base = self.base_scores()
         started = time.perf_counter()
-        with self.applier.activate(candidate):
-            now = self.scores()
+        now = self.scores(candidate)
         checks: list[Check] = []
         for probe, metrics in PAIRED.items():
             if probe not in cfg.probes:
@@ -207,9 +232,10 @@ class DriftGuard:
 
         def recalled(delta: Delta | None) -> list[bool]:
             with self.applier.activate(delta):
-                answers = greedy_answers(self.model, self.tokenizer, questions)
+                answers = greedy_answers(self.model, self.tokenizer, questions, batch_size=4 * cfg.batch_size)
             return [v.hit for v in self.judge.judge_many(answers, targets)]  # type: ignore[union-attr]
 
+        cfg, started = self.config, time.perf_counter()
         before = recalled(parent) if parent is not None else [True] * len(earlier)
         after = recalled(candidate)
         held = sum(before)
@@ -223,7 +249,12 @@ class DriftGuard:
             rule=f"loses ≤ {self.config.max_retention_loss:.0%} of the preferences recalled now",
             passed=ok,
             reason="" if ok else f"loses {lost} of {held} recalled preferences",
-            detail={"recalled_before": float(held), "lost": float(lost), "preferences": float(len(earlier))},
+            detail={
+                "recalled_before": float(held),
+                "lost": float(lost),
+                "preferences": float(len(earlier)),
+                "seconds": round(time.perf_counter() - started, 2),
+            },
         )
 
 
