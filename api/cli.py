@@ -135,6 +135,51 @@ def serve(
     )
 
 
+def _progress_printer(user: str) -> Callable[[str], None]:
+    def show(message: str) -> None:
+        err.print(f"[dim]{user}:[/dim] {message}")
+
+    return show
+
+
+@app.command()
+def consolidate(
+    user: Annotated[str | None, typer.Option("--user", help="Consolidate this user.")] = None,
+    all_users: Annotated[
+        bool, typer.Option("--all", help="Consolidate every user with pending observations.")
+    ] = False,
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+) -> None:
+    """Move a user's stable preferences from retrieval into their weight memory (drift-checked)."""
+    from api.console import run_table
+    from api.runtime import build_runtime
+
+    if (user is None) == (not all_users):
+        raise _fail("give exactly one of --user U and --all")
+    runtime = build_runtime(_settings(config, state_dir))
+    try:
+        try:
+            service = runtime.require_consolidation()
+        except RuntimeError as exc:
+            raise _fail(str(exc)) from None
+        users = service.due_users() if all_users else [user or ""]
+        if not users:
+            err.print("no user has pending observations: nothing to consolidate")
+        failed = False
+        for name in users:
+            try:
+                run = service.run_now(name, progress=_progress_printer(name))
+            except MemoryError_ as exc:
+                raise _fail(str(exc)) from None
+            out.print(run_table(run.to_dict()))
+            failed = failed or run.status != "done"
+        if failed:
+            raise typer.Exit(code=1)
+    finally:
+        runtime.close()
+
+
 @app.command()
 def edit(
     user: Annotated[str, typer.Option("--user", help="Whose weight memory receives the edits.")],

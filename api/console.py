@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -48,4 +49,20 @@ def memories_table(user_id: str, observations: Sequence[Observation]) -> Table:
             f"{o.thread_id}:{o.turn}",
             o.evidence,
         )
+    return table
+
+
+def run_table(run: dict[str, Any]) -> Table:
+    """One consolidation run (`Run.to_dict()`): what became of each candidate preference."""
+    result = run.get("result") or {}
+    title = (
+        f"consolidation of {run['user_id']}: {run['status']}"
+        + (f", version {result['version']}" if result.get("version") else "")
+        + (f" ({run['error']})" if run.get("error") else "")
+    )
+    table = Table(title=title)
+    for col in ("preference", "action", "reason", "observations"):
+        table.add_column(col, overflow="fold")
+    for o in result.get("outcomes", []):
+        table.add_row(o["preference"], o["action"], o["reason"], str(len(o.get("observations", []))))
     return table

@@ -19,7 +19,12 @@ from agent.observer import Observer
 from agent.threads import open_checkpointer
 from api.settings import Settings
 from consolidation.drift import DriftConfig, DriftGate, DriftGuard
+from consolidation.editors import editor_for
 from consolidation.judge import TargetJudge
+from consolidation.pipeline import ConsolidationConfig, Consolidator
+from consolidation.preferences import StabilityConfig
+from consolidation.runs import RunLog
+from consolidation.scheduler import ConsolidationService
 from memory.chroma import make_client
 from memory.embedder import Embedder
 from memory.extraction import CueExtractor
@@ -43,7 +48,21 @@ class Runtime:
     lm: ChatLM | None = None
     weights: WeightMemory | None = None
     agent: ChatAgent | None = None
+    consolidation: ConsolidationService | None = None
     _closers: list[Any] = field(default_factory=list)
+
+    def require_consolidation(self) -> ConsolidationService:
+        if self.consolidation is None:
+            raise RuntimeError(
+                "consolidation needs the language model and a data directory (ROME's statistics and the "
+                "drift probes are read from it): set IMPRINT_DATA_DIR"
+            )
+        return self.consolidation
+
+    def require_lm(self) -> ChatLM:
+        if self.lm is None:
+            raise RuntimeError("this runtime was built without the language model (with_model=False)")
+        return self.lm
 
     def require_agent(self) -> ChatAgent:
         if self.agent is None:
@@ -56,6 +75,30 @@ class Runtime:
             self.agent.deps.observer.close()
         for closer in reversed(self._closers):
             closer()
+
+
+def _consolidation(rt: Runtime, judge: TargetJudge) -> ConsolidationService | None:
+    """The consolidator and its run log; none without a data directory (the editor's statistics and the
+    drift probes live there), in which case observations stay in retrieval."""
+    settings = rt.settings
+    if settings.data_dir is None or rt.lm is None or rt.weights is None:
+        log.warning("no data directory: consolidation into weights is off")
+        return None
+    editor = editor_for(settings.consolidation_editor, 1, settings.data_dir, settings.cache_dir)
+    config = ConsolidationConfig(
+        stability=StabilityConfig(
+            min_support=settings.consolidation_min_support,
+            min_threads=settings.consolidation_min_threads,
+            explicit_confidence=settings.consolidation_explicit_confidence,
+            min_age_seconds=settings.consolidation_min_age_minutes * 60,
+        )
+    )
+    consolidator = Consolidator(
+        rt.store, rt.weights, editor, rt.lm.model, rt.lm.tokenizer, rt.embedder, judge, config
+    )
+    runs = RunLog(settings.runs_path)
+    rt._closers.append(runs.close)
+    return ConsolidationService(consolidator, runs, settings.locks_dir)
 
 
 def _drift_gate(settings: Settings, lm: ChatLM, embedder: Embedder) -> DriftGate | None:
@@ -120,4 +163,5 @@ def build_runtime(
             weights=rt.weights,
         )
         rt.agent = ChatAgent(deps, checkpointer, settings.max_message_chars)
+        rt.consolidation = _consolidation(rt, TargetJudge(embedder))
     return rt

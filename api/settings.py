@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     recall_half_life_days: float = 30.0  # recency weighting of recalled observations
     recall_relative_margin: float = 0.15  # drop hits this far below the best: on-topic beats merely related
 
+    consolidation_editor: str = "rome"  # rome | lora | ftm: how stable preferences enter the weights
+    consolidation_interval_minutes: float = 60.0  # periodic pass over users with pending observations
+    consolidation_min_support: int = 2  # observations of a preference before it is promoted ...
+    consolidation_min_threads: int = 2  # ... from this many conversations (or one explicit statement)
+    consolidation_explicit_confidence: float = 0.8  # an explicit statement this confident is enough alone
+    consolidation_min_age_minutes: float = 0.0  # a preference younger than this waits
+
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -118,6 +125,18 @@ class Settings(BaseSettings):
     @property
     def weights_path(self) -> Path:
         return self.state_dir / "weights"
+
+    @property
+    def runs_path(self) -> Path:
+        return self.state_dir / "consolidation.sqlite"
+
+    @property
+    def jobstore_path(self) -> Path:
+        return self.state_dir / "schedule.sqlite"
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.state_dir / "locks"
 
     @property
     def model_cache_dir(self) -> Path:

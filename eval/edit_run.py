@@ -20,15 +20,14 @@ import logging
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, is_dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from consolidation.editors import config_fields, get_editor, parse_overrides
+from consolidation.editors import config_fields
 from consolidation.editors.base import Editor, EditRequest
+from consolidation.editors.registry import editor_for as editor_for  # where the CLI and benches find it
 from consolidation.judge import TargetJudge
 from consolidation.metrics import edit_scores, greedy_answers, locality, next_token_logprobs
 from eval.peak_memory import PeakMemory
@@ -38,30 +37,6 @@ from memory.weights.weight_memory import WeightMemory
 log = logging.getLogger(__name__)
 
 ISOLATION_USER = "isolation-probe"  # never edited: must see the base model bit for bit
-
-
-def _settings_of(editor: Editor) -> dict[str, Any]:
-    cfg = getattr(editor, "config", None)
-    if cfg is not None and is_dataclass(cfg) and not isinstance(cfg, type):
-        return {
-            k: (str(v) if not isinstance(v, int | float | str | bool | None) else v)
-            for k, v in asdict(cfg).items()
-        }
-    return {}
-
-
-def editor_for(
-    name: str, cluster_size: int, data_dir: Path, cache_dir: Path, overrides: Sequence[str] = ()
-) -> Editor:
-    """A registered editor, given whichever of cluster size, data directory and statistics cache it takes,
-    and the `FIELD=VALUE` overrides among `overrides` that its config has (the others belong to other
-    editors of the same run; `unclaimed_overrides` finds any that belong to none)."""
-    known = config_fields(name)
-    offered = {"cluster_size": cluster_size, "data_dir": data_dir, "cov_cache_dir": cache_dir / "rome"}
-    chosen = {k: v for k, v in offered.items() if k in known}
-    mine = [pair for pair in overrides if pair.partition("=")[0].strip() in known]
-    chosen.update(parse_overrides(name, mine))
-    return get_editor(name, **chosen)
 
 
 def unclaimed_overrides(names: Sequence[str], overrides: Sequence[str]) -> list[str]:
@@ -98,7 +73,7 @@ def run_sequential_edits(
 ) -> dict[str, Any]:
     """Edit `records` one by one into `user_id`'s weight memory; return per-record and summary metrics."""
     base_lp = next_token_logprobs(model, tokenizer, neutral)  # no user active: the base model
-    settings = _settings_of(editor)
+    settings = editor.settings()
     seconds: list[float] = []
     versions: list[int] = []
     at_edit: list[dict[str, Any]] = []

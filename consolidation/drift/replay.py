@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from consolidation.hooks import this_thread_only
 from memory.weights.delta import Delta
 
 
@@ -98,7 +99,8 @@ class UpperReplay:
         def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
             calls.append((args, dict(kwargs)))
 
-        handles = [b.register_forward_pre_hook(hook, with_kwargs=True) for b in self.blocks[lowest:]]
+        scoped = this_thread_only(hook)  # a chat served meanwhile must not add its blocks' calls
+        handles = [b.register_forward_pre_hook(scoped, with_kwargs=True) for b in self.blocks[lowest:]]
         try:
             yield calls
         finally:

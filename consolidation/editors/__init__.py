@@ -7,6 +7,7 @@ from consolidation.editors.base import Editor, EditRequest
 from consolidation.editors.registry import (
     available_editors,
     config_fields,
+    editor_for,
     get_editor,
     parse_overrides,
     register_editor,
@@ -17,6 +18,7 @@ __all__ = [
     "Editor",
     "available_editors",
     "config_fields",
+    "editor_for",
     "get_editor",
     "parse_overrides",
     "register_editor",

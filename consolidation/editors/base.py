@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, ClassVar
 
 from torch import nn
@@ -150,6 +150,15 @@ class Editor(ABC):
         if not isinstance(config, self.config_cls):
             raise TypeError(f"{type(self).__name__} needs a {self.config_cls.__name__}, got {type(config)}")
         self.config = config
+
+    def settings(self) -> dict[str, Any]:
+        """The config as JSON scalars (paths as strings): what a ledger row or a report records."""
+        if not is_dataclass(self.config) or isinstance(self.config, type):
+            return {}
+        return {
+            k: (v if isinstance(v, int | float | str | bool | None) else str(v))
+            for k, v in asdict(self.config).items()
+        }
 
     def compute_delta(self, model: nn.Module, tokenizer: Any, requests: Sequence[EditRequest]) -> Delta:
         """The delta that makes `model` answer every request's prompt with its target (in order).

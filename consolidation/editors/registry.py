@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
@@ -90,3 +91,17 @@ def parse_overrides(name: str, pairs: list[str]) -> dict[str, Any]:
         except ValueError as exc:
             raise ValueError(f"{pair!r}: {exc}") from None
     return out
+
+
+def editor_for(
+    name: str, cluster_size: int, data_dir: Path, cache_dir: Path, overrides: Sequence[str] = ()
+) -> Editor:
+    """A registered editor, given whichever of cluster size, data directory and statistics cache it takes,
+    and the `FIELD=VALUE` overrides among `overrides` that its config has (the others belong to other
+    editors of the same run; `unclaimed_overrides` finds any that belong to none)."""
+    known = config_fields(name)
+    offered = {"cluster_size": cluster_size, "data_dir": data_dir, "cov_cache_dir": cache_dir / "rome"}
+    chosen = {k: v for k, v in offered.items() if k in known}
+    mine = [pair for pair in overrides if pair.partition("=")[0].strip() in known]
+    chosen.update(parse_overrides(name, mine))
+    return get_editor(name, **chosen)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from consolidation.editors.base import Editor, EditRequest, cluster_pairs, live_requests
+from consolidation.hooks import this_thread_only
 from memory.weights.delta import Delta
 from memory.weights.hooks import DeltaApplier
 
@@ -115,7 +116,9 @@ def added_outputs(
     try:
         for name, fn in extra.items():
             module = model.get_submodule(name)
-            handles.append(module.register_forward_hook(lambda _m, inp, out, fn=fn: out + fn(inp[0])))
+            handles.append(
+                module.register_forward_hook(this_thread_only(lambda _m, inp, out, fn=fn: out + fn(inp[0])))
+            )
         yield
     finally:
         for h in handles:

@@ -27,6 +27,7 @@ from typing import Any
 from torch import nn
 
 from memory.errors import InvalidInput
+from memory.faults import crash_point
 from memory.ids import validate_user_id
 from memory.weights.delta import Delta
 from memory.weights.files import TEMP_PREFIX, load_delta, save_delta
@@ -163,6 +164,7 @@ class WeightMemory:
             if path.exists():  # no row names it (the version number is free): a crash's orphan
                 log.warning("replacing orphan weight file %s left by an interrupted commit", path)
             save_delta(path, delta)
+            crash_point("weights:file-written")  # the file is on disk, no ledger row names it yet
             record = NewVersion(
                 editor=editor,
                 settings=settings,

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from consolidation.hooks import this_thread_only
+
 
 class StopForward(Exception):
     """Raised by a hook once everything needed is captured; layers above it never run."""
@@ -38,7 +40,9 @@ def capture_inputs(
 
     try:
         for name in names:
-            handles.append(model.get_submodule(name).register_forward_pre_hook(make_hook(name)))
+            handles.append(
+                model.get_submodule(name).register_forward_pre_hook(this_thread_only(make_hook(name)))
+            )
         yield captured
     finally:
         for handle in handles:
@@ -60,7 +64,7 @@ def add_to_output(
     def hook(mod: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> torch.Tensor:
         return fn(args[0], output)
 
-    handle = module.register_forward_hook(hook)
+    handle = module.register_forward_hook(this_thread_only(hook))
     try:
         yield
     finally:

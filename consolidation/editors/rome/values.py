@@ -24,6 +24,7 @@ from consolidation.editors.base import EditRequest
 from consolidation.editors.rome.config import RomeConfig
 from consolidation.editors.rome.keys import contexts_for, pad_batch, token_at, token_offsets
 from consolidation.editors.rome.tracing import add_to_output
+from consolidation.hooks import this_thread_only
 from memory.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,8 @@ def _record_layer_inputs(
     def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         records.append((args, dict(kwargs)))
 
-    handles = [layer.register_forward_pre_hook(hook, with_kwargs=True) for layer in layers]
+    scoped = this_thread_only(hook)
+    handles = [layer.register_forward_pre_hook(scoped, with_kwargs=True) for layer in layers]
     try:
         yield records
     finally:
