@@ -23,13 +23,21 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
-        app.state.runtime = runtime or build_runtime(settings or Settings())
+        rt: Runtime = runtime or build_runtime(settings or Settings())
+        app.state.runtime = rt
+        scheduled = owned and rt.consolidation is not None and rt.settings.consolidation_interval_minutes > 0
+        if scheduled:  # the service runs the periodic consolidation; chats go on meanwhile
+            rt.require_consolidation().start(
+                rt.settings.jobstore_path, rt.settings.consolidation_interval_minutes
+            )
         log.info("imprint ready")
         try:
             yield
         finally:
+            if scheduled:
+                rt.require_consolidation().shutdown(wait=True)
             if owned:
-                app.state.runtime.close()
+                rt.close()
 
     app = FastAPI(title="imprint", version="0.1.0", lifespan=lifespan)
 

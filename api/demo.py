@@ -29,8 +29,8 @@ SESSION_1 = [
 ]
 
 SESSION_2 = [
-    "Quick question about boats: even a short boat trip makes me seasick, so I try to avoid them.",
-    "Since my kids are vegan, we need places where everything on the menu is plant-based.",
+    "By the way, I get seasick on boats, so please no ferries or cruises.",
+    "My kids are vegan, so please keep every recipe plant-based.",
 ]
 
 QUESTIONS = [

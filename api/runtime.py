@@ -18,6 +18,7 @@ from agent.model_loading import load_model
 from agent.observer import Observer
 from agent.threads import open_checkpointer
 from api.settings import Settings
+from consolidation.absorbed import AbsorbedLog
 from consolidation.drift import DriftConfig, DriftGate, DriftGuard
 from consolidation.editors import editor_for
 from consolidation.judge import TargetJudge
@@ -59,6 +60,11 @@ class Runtime:
             )
         return self.consolidation
 
+    def require_weights(self) -> WeightMemory:
+        if self.weights is None:
+            raise RuntimeError("this runtime was built without the language model (with_model=False)")
+        return self.weights
+
     def require_lm(self) -> ChatLM:
         if self.lm is None:
             raise RuntimeError("this runtime was built without the language model (with_model=False)")
@@ -93,8 +99,10 @@ def _consolidation(rt: Runtime, judge: TargetJudge) -> ConsolidationService | No
             min_age_seconds=settings.consolidation_min_age_minutes * 60,
         )
     )
+    absorbed = AbsorbedLog(settings.runs_path)
+    rt._closers.append(absorbed.close)
     consolidator = Consolidator(
-        rt.store, rt.weights, editor, rt.lm.model, rt.lm.tokenizer, rt.embedder, judge, config
+        rt.store, rt.weights, editor, rt.lm.model, rt.lm.tokenizer, rt.embedder, judge, config, absorbed
     )
     runs = RunLog(settings.runs_path)
     rt._closers.append(runs.close)

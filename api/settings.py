@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     recall_relative_margin: float = 0.15  # drop hits this far below the best: on-topic beats merely related
 
     consolidation_editor: str = "rome"  # rome | lora | ftm: how stable preferences enter the weights
-    consolidation_interval_minutes: float = 60.0  # periodic pass over users with pending observations
+    consolidation_interval_minutes: float = 60.0  # imprint serve's periodic pass; 0 turns the schedule off
     consolidation_min_support: int = 2  # observations of a preference before it is promoted ...
     consolidation_min_threads: int = 2  # ... from this many conversations (or one explicit statement)
     consolidation_explicit_confidence: float = 0.8  # an explicit statement this confident is enough alone

@@ -18,6 +18,7 @@ from typing import Any
 
 from torch import nn
 
+from consolidation.absorbed import AbsorbedLog
 from consolidation.editors.base import Editor, EditRequest, subject_key
 from consolidation.judge import TargetJudge
 from consolidation.metrics import greedy_answers
@@ -94,27 +95,34 @@ class Consolidator:
         embedder: Embedder,
         judge: TargetJudge,
         config: ConsolidationConfig | None = None,
+        absorbed: AbsorbedLog | None = None,
     ) -> None:
         self.store, self.weights, self.editor = store, weights, editor
+        self.absorbed = absorbed  # None: repeats of a preference in weights stay pending, unedited
         self.model, self.tokenizer, self.embedder, self.judge = model, tokenizer, embedder, judge
         self.config = config or ConsolidationConfig()
 
     # keeping statuses in line with the weights
 
-    def _entries(self, user_id: str) -> list[dict[str, Any]]:
-        """This pipeline's requests in the version in force, oldest first."""
+    def _in_force(self, user_id: str) -> list[tuple[int, dict[str, Any]]]:
+        """(version, request) of this pipeline's requests in the version in force, oldest first."""
         head = self.weights.head(user_id)
         if head == 0:
             return []
         lineage = self.weights.ledger.lineage(user_id, head)
-        return [r for info in lineage for r in info.requests if r.get("source") == SOURCE]
+        return [(info.version, r) for info in lineage for r in info.requests if r.get("source") == SOURCE]
+
+    def _entries(self, user_id: str) -> list[dict[str, Any]]:
+        return [entry for _, entry in self._in_force(user_id)]
 
     def reconcile(self, user_id: str, observations: Sequence[Observation] | None = None) -> int:
         """Set each observation's status to what the version in force says (in weights, superseded, or
         back to pending when no version in force carries it); returns how many changed."""
+        absorbed = self.absorbed.by_version(user_id) if self.absorbed is not None else {}
         wanted: dict[str, Status] = {}
-        for entry in self._entries(user_id):  # later entries win: a superseding edit comes after
-            wanted.update({i: Status.IN_WEIGHTS for i in entry.get("observations", [])})
+        for version, entry in self._in_force(user_id):  # later entries win: a superseding edit comes after
+            carried = [*entry.get("observations", []), *absorbed.pop(version, [])]
+            wanted.update({i: Status.IN_WEIGHTS for i in carried})
             wanted.update({i: Status.SUPERSEDED for i in entry.get("supersedes", [])})
         changed = 0
         for obs in observations if observations is not None else self.store.list(user_id):
@@ -128,6 +136,30 @@ class Consolidator:
         if changed:
             log.info("user %s: reconciled %d observation status(es) with the weight memory", user_id, changed)
         return changed
+
+    def _absorb(self, user_id: str, pref: Preference, pending: list[str]) -> Outcome:
+        """New observations that agree with a preference already in the weights join its version: no
+        edit, no new version; they leave recall like the ones the edit was made from."""
+        carrying = self._carrying_version(user_id, pref)
+        if self.absorbed is None or carrying is None:
+            return Outcome(pref.summary(), "in_weights", "already in the weights", tuple(pending))
+        self.absorbed.add(user_id, pending, carrying)
+        for obs_id in pending:
+            self.store.set_status(
+                user_id, obs_id, Status.IN_WEIGHTS, reason=f"agrees with version {carrying}"
+            )
+        reason = (
+            f"already in the weights (version {carrying}); {len(pending)} repeated observation(s) absorbed"
+        )
+        return Outcome(pref.summary(), "in_weights", reason, tuple(pending))
+
+    def _carrying_version(self, user_id: str, pref: Preference) -> int | None:
+        held = set(pref.in_weights)
+        absorbed = self.absorbed.by_version(user_id) if self.absorbed is not None else {}
+        for version, entry in reversed(self._in_force(user_id)):
+            if held & {*entry.get("observations", []), *absorbed.get(version, [])}:
+                return version
+        return None
 
     # the run
 
@@ -147,6 +179,9 @@ class Consolidator:
             replaces = [i for i in pref.superseded if i in in_weights_ids]
             if not pending and not replaces:
                 result.outcomes.append(Outcome(pref.summary(), "in_weights", "already in the weights"))
+                continue
+            if pref.in_weights and not replaces:  # the held position is in the weights already
+                result.outcomes.append(self._absorb(user_id, pref, pending))
                 continue
             verdict = assess(pref, self.config.stability)
             if verdict.stable or (replaces and not pref.contested):

@@ -59,8 +59,23 @@ def test_demo_shows_observations_and_recall(tmp_path: Path) -> None:
     res = imprint(tmp_path, "demo")
     assert res.returncode == 0, res.stderr[-3000:]
     out = res.stdout
-    assert "Session 1" in out and "Session 2" in out
+    assert all(f"Session {n}" in out for n in (1, 2, 3, 4))
     assert "memories of demo-alice" in out
     assert "recalled into the prompt" in out
+    assert "consolidation of demo-alice: done" in out and "committed" in out
+    assert "in_weights" in out  # the memories table after consolidation
+    assert "prompt tokens used for recalled memory" in out
     for word in ("vegan", "seasick"):
         assert word in out.lower()
+
+    # the demo's state, consolidated again from the command line: nothing left to do, nothing changes
+    again = imprint(tmp_path, "consolidate", "--user", "demo-alice")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "consolidation of demo-alice: done" in again.stdout and "already in the weights" in again.stdout
+    everyone = imprint(tmp_path, "consolidate", "--all")
+    assert everyone.returncode == 0, everyone.stderr[-3000:]
+
+
+def test_consolidate_needs_exactly_one_target(tmp_path: Path) -> None:
+    res = imprint(tmp_path, "consolidate")
+    assert res.returncode == 2 and "exactly one of --user U and --all" in res.stderr

@@ -9,24 +9,16 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from agent.llm import ChatLM
 from agent.model_loading import load_model
 from api.settings import Settings
-from consolidation.drift import DriftConfig, DriftGate, DriftGuard
-from consolidation.editors import get_editor
-from consolidation.judge import TargetJudge
-from consolidation.pipeline import Consolidator
-from memory.chroma import make_client
 from memory.embedder import Embedder
-from memory.history import History
 from memory.observations import Observation, Polarity
 from memory.store import ObservationStore
-from memory.weights.weight_memory import WeightMemory
+from tests.consolidation.world import World, make_world
 
 USER = "kai"
 SCRIPT = [  # (id, aspect, value, thread, time): two preferences, each seen in two conversations
@@ -37,38 +29,9 @@ SCRIPT = [  # (id, aspect, value, thread, time): two preferences, each seen in t
 ]
 
 
-@dataclass
-class Pieces:
-    store: ObservationStore
-    weights: WeightMemory
-    consolidator: Consolidator
-
-
-@contextmanager
-def pieces(state: Path, rome_cache: Path, lm: ChatLM, embedder: Embedder) -> Iterator[Pieces]:
-    """What a (re)started service holds for `state`; orphaned delta files are removed on the way in."""
-    history = History(state / "history.sqlite")
-    store = ObservationStore(make_client(path=state / "chroma"), embedder, history, collection="obs")
-    judge = TargetJudge(embedder)
-    config = DriftConfig(
-        data_dir=Settings().data_dir,
-        cache_dir=rome_cache / "drift",
-        boolq_items=24,
-        nq_items=24,
-        ppl_tokens=1024,
-        locality_prompts=16,
-    )
-    weights = WeightMemory(
-        state / "weights", lm.model, gate=DriftGate(DriftGuard(lm.model, lm.tokenizer, config, judge))
-    )
-    editor = get_editor("rome", data_dir=Settings().data_dir, cov_cache_dir=rome_cache, cov_tokens=4000)
-    try:
-        yield Pieces(
-            store, weights, Consolidator(store, weights, editor, lm.model, lm.tokenizer, embedder, judge)
-        )
-    finally:
-        weights.close()
-        history.close()
+def pieces(state: Path, rome_cache: Path, lm: ChatLM, embedder: Embedder) -> AbstractContextManager[World]:
+    """What a (re)started service holds for `state` (the test's consolidation world)."""
+    return contextmanager(make_world)(state, lm, embedder, rome_cache)
 
 
 def seed(store: ObservationStore) -> None:

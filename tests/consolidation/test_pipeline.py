@@ -4,93 +4,21 @@ leaves everything in retrieval, and statuses follow the version in force through
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from agent.llm import ChatLM
-from api.settings import Settings
-from consolidation.drift import DriftConfig, DriftGate, DriftGuard
-from consolidation.editors import get_editor
 from consolidation.editors.rome.joint import label_for
-from consolidation.judge import TargetJudge
 from consolidation.metrics import greedy_answers
-from consolidation.pipeline import Consolidator
 from consolidation.preferences.requests import TEMPLATES
 from consolidation.runs import DONE, SKIPPED, RunLog
 from consolidation.scheduler import ConsolidationService
-from memory.chroma import make_client
 from memory.embedder import Embedder
-from memory.history import History
-from memory.observations import Observation, Polarity, Status
-from memory.store import ObservationStore
-from memory.weights.weight_memory import WeightMemory
+from memory.observations import Polarity, Status
+from tests.consolidation.world import USER, World, make_world, observe
 
 pytestmark = pytest.mark.slow
-
-USER = "mia"
-
-
-@dataclass
-class World:
-    store: ObservationStore
-    weights: WeightMemory
-    consolidator: Consolidator
-    lm: ChatLM
-    judge: TargetJudge
-
-
-def _small_probes(tmp: Path, **overrides: float) -> DriftConfig:
-    """The real guard on fewer items, so a check takes seconds; the default sizes are tested elsewhere."""
-    return DriftConfig(
-        data_dir=Settings().data_dir,
-        cache_dir=tmp / "drift",
-        boolq_items=24,
-        nq_items=24,
-        ppl_tokens=1024,
-        locality_prompts=16,
-        **overrides,  # type: ignore[arg-type]
-    )
-
-
-@pytest.fixture(scope="module")
-def rome_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("rome")
-
-
-def _world(tmp: Path, lm: ChatLM, embedder: Embedder, rome_cache: Path, **drift: float) -> Iterator[World]:
-    history = History(tmp / "history.sqlite")
-    store = ObservationStore(make_client(path=tmp / "chroma"), embedder, history, collection="obs")
-    judge = TargetJudge(embedder)
-    guard = DriftGuard(lm.model, lm.tokenizer, _small_probes(tmp, **drift), judge)
-    weights = WeightMemory(tmp / "weights", lm.model, gate=DriftGate(guard))
-    editor = get_editor("rome", data_dir=Settings().data_dir, cov_cache_dir=rome_cache, cov_tokens=4000)
-    consolidator = Consolidator(store, weights, editor, lm.model, lm.tokenizer, embedder, judge)
-    yield World(store, weights, consolidator, lm, judge)
-    weights.close()
-    history.close()
-
-
-@pytest.fixture
-def world(tmp_path: Path, lm: ChatLM, embedder: Embedder, rome_cache: Path) -> Iterator[World]:
-    yield from _world(tmp_path, lm, embedder, rome_cache)
-
-
-def _observe(w: World, aspect: str, value: str, thread: str, t: float, **kw: object) -> Observation:
-    obs = Observation(
-        user_id=USER,
-        evidence=f"({aspect}) {value}",
-        aspect=aspect,
-        value=value,
-        polarity=Polarity.LIKES,
-        confidence=float(kw.pop("confidence", 0.6)),  # type: ignore[arg-type]
-        thread_id=thread,
-        created_at=t,
-        explicit=bool(kw.pop("explicit", False)),
-    )
-    return w.store.add(obs)
 
 
 def _answer(w: World, aspect: str) -> str:
@@ -105,9 +33,9 @@ def _statuses(w: World) -> dict[str, Status]:
 
 def test_stable_preferences_are_committed_once_and_answered_from_weights(world: World) -> None:
     w = world
-    hobby = [_observe(w, "hobbies", "pottery", "s1", 1), _observe(w, "hobbies", "pottery classes", "s2", 2)]
-    pet = [_observe(w, "pets", "parrots", "s2", 3), _observe(w, "pets", "a parrot", "s3", 4)]
-    lonely = _observe(w, "music", "opera", "s3", 5)  # one implicit observation: stays in retrieval
+    hobby = [observe(w, "hobbies", "pottery", "s1", 1), observe(w, "hobbies", "pottery classes", "s2", 2)]
+    pet = [observe(w, "pets", "parrots", "s2", 3), observe(w, "pets", "a parrot", "s3", 4)]
+    lonely = observe(w, "music", "opera", "s3", 5)  # one implicit observation: stays in retrieval
 
     first = w.consolidator.run(USER)
     assert first.count("committed") == 2 and first.version == 1, first.outcomes
@@ -131,10 +59,10 @@ def test_stable_preferences_are_committed_once_and_answered_from_weights(world: 
 
 def test_a_contradiction_replaces_the_edit_in_weights_and_retrieval(world: World) -> None:
     w = world
-    steak = [_observe(w, "diet", "steak", "s1", 1), _observe(w, "diet", "steak dinners", "s2", 2)]
+    steak = [observe(w, "diet", "steak", "s1", 1), observe(w, "diet", "steak dinners", "s2", 2)]
     assert w.consolidator.run(USER).count("committed") == 1
     subject = w.weights.versions(USER)[0].requests[0]["subject"]
-    veg = _observe(w, "diet", "vegetarian food", "s3", 10, explicit=True, confidence=0.9)
+    veg = observe(w, "diet", "vegetarian food", "s3", 10, explicit=True, confidence=0.9)
 
     run = w.consolidator.run(USER)
     assert run.count("committed") == 1 and run.version == 2, run.outcomes
@@ -149,7 +77,7 @@ def test_a_contradiction_replaces_the_edit_in_weights_and_retrieval(world: World
 
 def test_rollback_puts_observations_back_in_retrieval(world: World) -> None:
     w = world
-    obs = [_observe(w, "sports", "tennis", "s1", 1), _observe(w, "sports", "playing tennis", "s2", 2)]
+    obs = [observe(w, "sports", "tennis", "s1", 1), observe(w, "sports", "playing tennis", "s2", 2)]
     assert w.consolidator.run(USER).version == 1
     w.weights.revert(USER, 0)
     assert w.consolidator.reconcile(USER) == 2
@@ -163,9 +91,9 @@ def test_rollback_puts_observations_back_in_retrieval(world: World) -> None:
 def test_a_failing_drift_check_leaves_everything_in_retrieval(
     tmp_path: Path, lm: ChatLM, embedder: Embedder, rome_cache: Path
 ) -> None:
-    for w in _world(tmp_path, lm, embedder, rome_cache, max_locality_kl=0.0):  # any edit fails
-        obs = [_observe(w, "travel activities", "scuba diving", "s1", 1)]
-        obs.append(_observe(w, "travel activities", "diving trips", "s2", 2))
+    for w in make_world(tmp_path, lm, embedder, rome_cache, max_locality_kl=0.0):  # any edit fails
+        obs = [observe(w, "travel activities", "scuba diving", "s1", 1)]
+        obs.append(observe(w, "travel activities", "diving trips", "s2", 2))
         run = w.consolidator.run(USER)
         assert run.version is None and run.count("rejected") == 1
         assert "drift guard" in next(o.reason for o in run.outcomes if o.action == "rejected")
@@ -175,8 +103,8 @@ def test_a_failing_drift_check_leaves_everything_in_retrieval(
 
 def test_runs_are_recorded_and_one_user_runs_once_at_a_time(world: World, tmp_path: Path) -> None:
     w = world
-    _observe(w, "books", "mystery novels", "s1", 1)
-    _observe(w, "books", "detective stories", "s2", 2)
+    observe(w, "books", "mystery novels", "s1", 1)
+    observe(w, "books", "detective stories", "s2", 2)
     runs = RunLog(tmp_path / "runs.sqlite")
     service = ConsolidationService(w.consolidator, runs, tmp_path / "locks")
     assert service.due_users() == [USER]
@@ -188,3 +116,22 @@ def test_runs_are_recorded_and_one_user_runs_once_at_a_time(world: World, tmp_pa
     assert [r.id for r in runs.list(USER)] == [done.id, busy.id]
     assert service.due_users() == []
     runs.close()
+
+
+def test_a_repeated_preference_is_absorbed_not_edited_again(world: World) -> None:
+    w = world
+    observe(w, "hobbies", "knitting", "s1", 1)
+    observe(w, "hobbies", "knitting scarves", "s2", 2)
+    assert w.consolidator.run(USER).version == 1
+    again = observe(w, "hobbies", "knitting", "s3", 3)  # she says it once more
+
+    run = w.consolidator.run(USER)
+    assert run.version is None and w.weights.head(USER) == 1  # no edit, no drift check, no version
+    (outcome,) = run.outcomes
+    assert outcome.action == "in_weights" and "absorbed" in outcome.reason
+    assert w.store.get(USER, again.id).status is Status.IN_WEIGHTS  # it leaves recall too
+    assert w.consolidator.run(USER).reconciled == 0  # and reconciling agrees
+
+    w.weights.revert(USER, 0)  # rolling the version back returns the absorbed repeat to retrieval as well
+    assert w.consolidator.reconcile(USER) == 3
+    assert w.store.get(USER, again.id).status is Status.PENDING
