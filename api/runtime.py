@@ -16,6 +16,7 @@ from agent.graph import GraphDeps
 from agent.llm import ChatLM, GenerationConfig
 from agent.model_loading import load_model
 from agent.observer import Observer
+from agent.prompts import build_messages
 from agent.threads import open_checkpointer
 from api.settings import Settings
 from consolidation.absorbed import AbsorbedLog
@@ -101,8 +102,25 @@ def _consolidation(rt: Runtime, judge: TargetJudge) -> ConsolidationService | No
     )
     absorbed = AbsorbedLog(settings.runs_path)
     rt._closers.append(absorbed.close)
+    tokenizer = rt.lm.tokenizer
+
+    def as_the_agent_asks(question: str) -> str:  # no recalled lines: the edit must stand on its own
+        text: str = tokenizer.apply_chat_template(
+            build_messages([], [], question), add_generation_prompt=True, tokenize=False
+        )
+        return text
+
     consolidator = Consolidator(
-        rt.store, rt.weights, editor, rt.lm.model, rt.lm.tokenizer, rt.embedder, judge, config, absorbed
+        rt.store,
+        rt.weights,
+        editor,
+        rt.lm.model,
+        tokenizer,
+        rt.embedder,
+        judge,
+        config,
+        absorbed,
+        render=as_the_agent_asks,
     )
     runs = RunLog(settings.runs_path)
     rt._closers.append(runs.close)

@@ -29,13 +29,25 @@ class ProbeItem:
     implicit: str | None = None
 
 
-def _chat_batch(tokenizer: Any, questions: Sequence[str]) -> dict[str, torch.Tensor]:
-    texts = [
-        tokenizer.apply_chat_template(
-            [{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False
+Render = Callable[[str], str]  # a question → the full prompt text the model sees (chat template included)
+
+
+def bare_chat(tokenizer: Any) -> Render:
+    """The question as the only user turn of the tokenizer's chat template."""
+
+    def render(question: str) -> str:
+        text: str = tokenizer.apply_chat_template(
+            [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=False
         )
-        for q in questions
-    ]
+        return text
+
+    return render
+
+
+def _chat_batch(
+    tokenizer: Any, questions: Sequence[str], render: Render | None = None
+) -> dict[str, torch.Tensor]:
+    texts = [(render or bare_chat(tokenizer))(q) for q in questions]
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"  # decoder-only: pad on the left so every row ends at its prompt
     try:
@@ -47,12 +59,17 @@ def _chat_batch(tokenizer: Any, questions: Sequence[str]) -> dict[str, torch.Ten
 
 @torch.inference_mode()
 def greedy_answers(
-    model: Any, tokenizer: Any, questions: Sequence[str], max_new_tokens: int = 24, batch_size: int = 16
+    model: Any,
+    tokenizer: Any,
+    questions: Sequence[str],
+    max_new_tokens: int = 24,
+    batch_size: int = 16,
+    render: Render | None = None,
 ) -> list[str]:
-    """Greedy chat answers to `questions`, batched."""
+    """Greedy chat answers to `questions`, batched; `render` builds each prompt (default: bare chat)."""
     out: list[str] = []
     for start in range(0, len(questions), batch_size):
-        enc = _chat_batch(tokenizer, questions[start : start + batch_size])
+        enc = _chat_batch(tokenizer, questions[start : start + batch_size], render)
         gen = model.generate(
             **enc,
             max_new_tokens=max_new_tokens,

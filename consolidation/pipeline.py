@@ -21,7 +21,7 @@ from torch import nn
 from consolidation.absorbed import AbsorbedLog
 from consolidation.editors.base import Editor, EditRequest, subject_key
 from consolidation.judge import TargetJudge
-from consolidation.metrics import greedy_answers
+from consolidation.metrics import Render, bare_chat, greedy_answers
 from consolidation.preferences import ClusterConfig, Preference, StabilityConfig, assess, cluster_preferences
 from consolidation.preferences.requests import edit_request, probe_item
 from memory.embedder import Embedder
@@ -96,9 +96,13 @@ class Consolidator:
         judge: TargetJudge,
         config: ConsolidationConfig | None = None,
         absorbed: AbsorbedLog | None = None,
+        render: Render | None = None,
     ) -> None:
         self.store, self.weights, self.editor = store, weights, editor
         self.absorbed = absorbed  # None: repeats of a preference in weights stay pending, unedited
+        # the prompt the agent sends for a question (its system prompt, chat template): edits are made,
+        # and verified, where they will be read; default: the question alone in the chat template
+        self.render = render or bare_chat(tokenizer)
         self.model, self.tokenizer, self.embedder, self.judge = model, tokenizer, embedder, judge
         self.config = config or ConsolidationConfig()
 
@@ -239,7 +243,7 @@ class Consolidator:
             result.outcomes.append(Outcome(prefs[i].summary(), "rejected", reason, prefs[i].support))
         if not chosen:
             return
-        new_entries = [_entry(prefs[i], subjects[i], self.tokenizer) for i in chosen]
+        new_entries = [_entry(prefs[i], subjects[i], self.render) for i in chosen]
         seconds = time.perf_counter() - started
         crash_point("consolidation:computed")  # the memory is computed and verified, nothing written
         say(f"checking drift of {len(chosen)} edit(s) before commit")
@@ -290,7 +294,7 @@ class Consolidator:
         chosen: Sequence[int],
     ) -> tuple[Delta, list[int]]:
         """The whole memory with preferences `chosen` written in, and which of them it does not recall."""
-        requests = [edit_request(prefs[i], self.tokenizer, subjects[i]) for i in chosen]
+        requests = [edit_request(prefs[i], self.render, subjects[i]) for i in chosen]
         memory = self.editor.compute_memory(self.model, self.tokenizer, requests, current, history)
         missed = self._verify(memory, [prefs[i] for i in chosen], [subjects[i] for i in chosen])
         return memory, [chosen[k] for k in missed]
@@ -302,7 +306,11 @@ class Consolidator:
         items = [probe_item(p, s) for p, s in zip(prefs, subjects, strict=True)]
         with DeltaApplier(self.model).activate(memory):
             answers = greedy_answers(
-                self.model, self.tokenizer, [it.question for it in items], self.config.max_new_tokens
+                self.model,
+                self.tokenizer,
+                [it.question for it in items],
+                self.config.max_new_tokens,
+                render=self.render,
             )
         verdicts = self.judge.judge_many(answers, [it.targets for it in items])
         for it, answer, v in zip(items, answers, verdicts, strict=True):
@@ -310,10 +318,10 @@ class Consolidator:
         return [k for k, v in enumerate(verdicts) if not v.hit]
 
 
-def _entry(pref: Preference, subject: str, tokenizer: Any) -> dict[str, Any]:
+def _entry(pref: Preference, subject: str, render: Render) -> dict[str, Any]:
     """The ledger's record of one edit: enough to re-ask it (retention), rebuild it (re-fitting editors)
     and reconcile statuses (which observations it carries and supersedes)."""
-    request = edit_request(pref, tokenizer, subject)
+    request = edit_request(pref, render, subject)
     item = probe_item(pref, subject)
     return {
         "source": SOURCE,

@@ -11,10 +11,9 @@ that supersede by subject (ROME) replace the old fact instead of stacking a cont
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from consolidation.editors.base import EditRequest
-from consolidation.metrics import ProbeItem
+from consolidation.metrics import ProbeItem, Render
 from consolidation.preferences.clusters import Preference
 from memory.observations import Polarity
 
@@ -40,19 +39,12 @@ def questions(pref: Preference, subject: str | None = None) -> list[str]:
     return [t.format(aspect) for t in TEMPLATES[pref.polarity]]
 
 
-def chat_prompt(tokenizer: Any, question: str) -> str:
-    """The question as the agent asks it: chat template up to the assistant's turn."""
-    text: str = tokenizer.apply_chat_template(
-        [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=False
-    )
-    return text
-
-
-def edit_request(pref: Preference, tokenizer: Any, subject: str | None = None) -> EditRequest:
+def edit_request(pref: Preference, render: Render, subject: str | None = None) -> EditRequest:
     """The edit that writes `pref` into the weights; `subject` overrides the aspect phrasing (an earlier
-    edit's subject, so this one replaces it)."""
+    edit's subject, so this one replaces it). `render` turns a question into the prompt the agent sends
+    (its system prompt and chat template), so the edit is made where it will be read."""
     aspect = subject or pref.aspect
-    asked = [chat_prompt(tokenizer, q) for q in questions(pref, aspect)]
+    asked = [render(q) for q in questions(pref, aspect)]
     return EditRequest(
         prompt=asked[0],
         subject=aspect,
