@@ -9,10 +9,11 @@ back to pending after a rollback. Stored next to the run log, in the consolidati
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+
+from consolidation.sqlite import open_db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS absorbed (
@@ -28,10 +29,7 @@ class AbsorbedLog:
     """obs id → weight-memory version, per user."""
 
     def __init__(self, path: Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.executescript(SCHEMA)
+        self._conn = open_db(path, SCHEMA)
         self._lock = threading.Lock()
 
     def add(self, user_id: str, obs_ids: Iterable[str], version: int) -> None:

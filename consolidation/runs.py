@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import threading
 import time
 import uuid
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from consolidation.sqlite import open_db
 from memory.errors import NotFound
 
 SCHEMA = """
@@ -65,10 +65,7 @@ class RunLog:
     """The `runs` table; safe to share between threads, and between processes (SQLite locking)."""
 
     def __init__(self, path: Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.executescript(SCHEMA)
+        self._conn = open_db(path, SCHEMA)
         self._lock = threading.Lock()
 
     def create(self, user_id: str, trigger: str) -> Run:
