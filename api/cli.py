@@ -197,9 +197,10 @@ def edit(
 ) -> None:
     """Apply UPQA records as sequential edits to one user, then re-score every record on the final memory."""
     from agent.model_loading import load_model
+    from consolidation.editors import editor_for
     from consolidation.judge import TargetJudge
     from consolidation.metrics import neutral_prompts
-    from eval.edit_run import editor_for, run_sequential_edits, unclaimed_overrides
+    from eval.edit_run import run_sequential_edits, unclaimed_overrides
     from eval.provenance import provenance, write_report
     from eval.upqa import load_upqa
     from memory.embedder import Embedder
@@ -316,11 +317,11 @@ def bench_edit(
 ) -> None:
     """Each editor at each cluster size: 100 sequential UPQA edits to one user, timed and scored."""
     from agent.model_loading import load_model
-    from consolidation.editors import available_editors
+    from consolidation.editors import available_editors, editor_for
     from consolidation.judge import TargetJudge
     from consolidation.metrics import neutral_prompts
     from eval.bench_edit import BenchPlan, render_table, run_edit_bench
-    from eval.edit_run import editor_for, unclaimed_overrides
+    from eval.edit_run import unclaimed_overrides
     from eval.provenance import provenance, write_report
     from memory.atomic import atomic_write_bytes
     from memory.embedder import Embedder
@@ -382,10 +383,10 @@ def bench_drift(
 
     from agent.model_loading import load_model
     from consolidation.drift import DriftConfig, DriftGuard
+    from consolidation.editors import editor_for
     from consolidation.judge import TargetJudge
     from eval.bench_edit import BENCH_USER, PLAIN
     from eval.drift_run import markdown, run_drift_series
-    from eval.edit_run import editor_for
     from eval.provenance import provenance, write_report
     from eval.upqa import load_upqa
     from memory.atomic import atomic_write_bytes

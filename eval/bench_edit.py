@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from consolidation.editors import editor_for
 from consolidation.judge import TargetJudge
-from eval.edit_run import editor_for, run_sequential_edits
+from eval.edit_run import run_sequential_edits
 from eval.upqa import load_upqa
 from memory.weights.weight_memory import WeightMemory
 

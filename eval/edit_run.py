@@ -27,7 +27,6 @@ from tqdm import tqdm
 
 from consolidation.editors import config_fields
 from consolidation.editors.base import Editor, EditRequest
-from consolidation.editors.registry import editor_for as editor_for  # where the CLI and benches find it
 from consolidation.judge import TargetJudge
 from consolidation.metrics import edit_scores, greedy_answers, locality, next_token_logprobs
 from eval.peak_memory import PeakMemory

@@ -16,7 +16,6 @@ superseding jazz once rock is as well supported; finer aspects ("music for work"
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,7 +68,6 @@ class Preference:
     """A candidate preference: the current position of one aspect, with what it superseded."""
 
     user_id: str
-    key: str  # stable across runs while the aspect's first observation stays: names the weight edit
     subjects: tuple[str, ...]  # the aspect's phrasings, most frequent first (subject cluster)
     targets: tuple[str, ...]  # the current position's value phrasings (target cluster)
     polarity: Polarity
@@ -146,10 +144,6 @@ def _confidence(observations: Sequence[Observation]) -> float:
     return 1.0 - miss
 
 
-def _aspect_key(user_id: str, first: Observation) -> str:
-    return hashlib.sha1(f"{user_id}\x00{first.id}".encode()).hexdigest()[:16]
-
-
 def cluster_preferences(
     observations: Sequence[Observation], embedder: Embedder, config: ClusterConfig | None = None
 ) -> list[Preference]:
@@ -197,7 +191,6 @@ def _preference(members: Sequence[Observation], positions: Sequence[Position]) -
     user_id = members[0].user_id
     return Preference(
         user_id=user_id,
-        key=_aspect_key(user_id, members[0]),
         subjects=_ranked([o.aspect for o in members]),
         targets=held.values,
         polarity=held.polarity,
