@@ -22,6 +22,8 @@ from memory.ids import validate_record_id, validate_text, validate_user_id
 log = logging.getLogger(__name__)
 
 DEFAULT_THREAD = "default"
+# what a caller may change for one turn (min_new_tokens: benchmarks force equal-length answers)
+TURN_OVERRIDES = frozenset({"max_new_tokens", "min_new_tokens", "temperature"})
 
 
 @dataclass
@@ -33,6 +35,8 @@ class TurnResult:
     turn: int
     reply: str
     recalled: list[RecalledMemory] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 @dataclass
@@ -52,17 +56,37 @@ class ChatAgent:
         self.max_message_chars = max_message_chars
         self.graph = build_graph(deps, checkpointer)
 
-    def _prepare(self, user_id: str, text: str, thread_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    def check(self, user_id: str, text: str, thread_id: str = DEFAULT_THREAD) -> None:
+        """Raise `InvalidInput` for a turn `stream` would refuse, before anything runs (a streaming
+        response must fail with a 4xx before its first byte, not mid-stream)."""
+        self._prepare(user_id, text, thread_id, {})
+
+    def _prepare(
+        self, user_id: str, text: str, thread_id: str, generation: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         user_id = validate_user_id(user_id)
         thread_id = validate_record_id(thread_id, what="thread id")
         text = validate_text(text, self.max_message_chars, what="message")
-        config = {"configurable": {"thread_id": thread_key(user_id, thread_id)}}
+        unknown = set(generation) - TURN_OVERRIDES
+        if unknown:
+            raise ValueError(f"per-turn generation overrides {sorted(unknown)} are not supported")
+        config = {"configurable": {"thread_id": thread_key(user_id, thread_id), "generation": generation}}
         inputs = {"user_id": user_id, "thread_id": thread_id, "messages": [("user", text)]}
         return inputs, config
 
-    def stream(self, user_id: str, text: str, thread_id: str = DEFAULT_THREAD) -> Iterator[TurnEvent]:
-        """Run one turn, yielding tokens as they are generated and then the turn's result."""
-        inputs, config = self._prepare(user_id, text, thread_id)
+    def stream(
+        self,
+        user_id: str,
+        text: str,
+        thread_id: str = DEFAULT_THREAD,
+        generation: dict[str, Any] | None = None,
+    ) -> Iterator[TurnEvent]:
+        """Run one turn, yielding tokens as they are generated and then the turn's result.
+
+        `generation` overrides the deployment's decoding for this turn only (`max_new_tokens`,
+        `temperature`), as an OpenAI-style request asks.
+        """
+        inputs, config = self._prepare(user_id, text, thread_id, dict(generation or {}))
         final: dict[str, Any] = {}
         for mode, chunk in self.graph.stream(inputs, config, stream_mode=["custom", "values"]):
             if mode == "custom" and "token" in chunk:
@@ -76,12 +100,20 @@ class ChatAgent:
                 turn=int(final.get("turn", 0)),
                 reply=str(final.get("reply", "")),
                 recalled=list(final.get("recalled", [])),
+                prompt_tokens=int(final.get("prompt_tokens", 0)),
+                completion_tokens=int(final.get("completion_tokens", 0)),
             )
         )
 
-    def chat(self, user_id: str, text: str, thread_id: str = DEFAULT_THREAD) -> TurnResult:
+    def chat(
+        self,
+        user_id: str,
+        text: str,
+        thread_id: str = DEFAULT_THREAD,
+        generation: dict[str, Any] | None = None,
+    ) -> TurnResult:
         """Run one turn and return its result."""
-        for event in self.stream(user_id, text, thread_id):
+        for event in self.stream(user_id, text, thread_id, generation):
             if event.result is not None:
                 return event.result
         raise RuntimeError("the agent graph ended without a result")  # unreachable unless the graph changes

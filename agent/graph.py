@@ -8,10 +8,11 @@ streams tokens through LangGraph's custom stream channel so a caller can print t
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
@@ -50,6 +51,13 @@ def as_chat(messages: list[AnyMessage]) -> list[Message]:
     return [{"role": role[m.type], "content": str(m.content)} for m in messages if m.type in role]
 
 
+def generation_for(default: GenerationConfig, config: RunnableConfig | None) -> GenerationConfig:
+    """The turn's decoding: the deployment's defaults, with a caller's per-turn overrides (`max_new_tokens`,
+    `temperature`) from `config["configurable"]["generation"]`."""
+    overrides = ((config or {}).get("configurable") or {}).get("generation") or {}
+    return replace(default, **overrides) if overrides else default
+
+
 def build_graph(deps: GraphDeps, checkpointer: BaseCheckpointSaver | None = None) -> Any:
     """Compile the turn graph; with a checkpointer, threads persist across processes."""
 
@@ -62,19 +70,26 @@ def build_graph(deps: GraphDeps, checkpointer: BaseCheckpointSaver | None = None
         ]
         return {"recalled": recalled}
 
-    def respond(state: TurnState) -> dict[str, Any]:
+    def respond(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
         *earlier, current = state["messages"]
         history = as_chat(earlier)[-2 * deps.history_turns :] if deps.history_turns else []
         prompt = build_messages([r["line"] for r in state.get("recalled", [])], history, str(current.content))
+        generation = generation_for(deps.generation, config)
         write = get_stream_writer()
         pieces: list[str] = []
         # the user's weight memory is active for this generation only; streaming's worker thread inherits it
         with deps.user_weights(state["user_id"]):
-            for piece in deps.lm.stream(prompt, deps.generation):
+            for piece in deps.lm.stream(prompt, generation):
                 pieces.append(piece)
                 write({"token": piece})
-        reply = "".join(pieces).strip()
-        return {"messages": [AIMessage(content=reply)], "reply": reply}
+        text = "".join(pieces)
+        reply = text.strip()
+        return {
+            "messages": [AIMessage(content=reply)],
+            "reply": reply,
+            "prompt_tokens": int(deps.lm.encode_chat(prompt).shape[-1]),
+            "completion_tokens": deps.lm.count_tokens(text),
+        }
 
     def observe(state: TurnState) -> dict[str, Any]:
         turn = sum(1 for m in state["messages"] if isinstance(m, HumanMessage)) - 1

@@ -35,6 +35,7 @@ class GenerationConfig:
     # 3-question try with recalled preferences, 1.1 passed 5 of 6 checks, 1.0 passed 2 and 1.2 passed 3
     repetition_penalty: float = 1.1
     seed: int | None = None  # for sampled decoding
+    min_new_tokens: int = 0  # > 0 only to time generations of equal length (`imprint bench chat`)
 
 
 class ChatLM:
@@ -66,6 +67,8 @@ class ChatLM:
             "pad_token_id": self.tokenizer.pad_token_id,
             "repetition_penalty": cfg.repetition_penalty,
         }
+        if cfg.min_new_tokens:
+            kwargs["min_new_tokens"] = cfg.min_new_tokens
         if cfg.temperature > 0:
             kwargs.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p)
         else:

@@ -27,3 +27,5 @@ class TurnState(TypedDict, total=False):
     recalled: list[RecalledMemory]
     reply: str
     turn: int  # index of the current user turn within the thread (0-based)
+    prompt_tokens: int  # the whole prompt of this turn: system, recalled memory, history, message
+    completion_tokens: int

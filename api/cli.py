@@ -24,6 +24,8 @@ bench_app = typer.Typer(
     help="Time and score imprint's components on the default model.", no_args_is_help=True
 )
 app.add_typer(bench_app, name="bench")
+keys_app = typer.Typer(help="API keys: one tenant per key, stored hashed.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file (IMPRINT_CONFIG).")]
 StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="State directory (IMPRINT_STATE_DIR).")]
@@ -133,6 +135,60 @@ def serve(
     uvicorn.run(
         create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info"
     )
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option("--tenant", help="The tenant the key acts for.")],
+    label: Annotated[str, typer.Option("--label", help="A note to recognise the key by.")] = "",
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+) -> None:
+    """Create a key and print it (shown this once: only its hash is stored)."""
+    from api.auth import KeyStore
+
+    settings = _settings(config, state_dir)
+    store = KeyStore(settings.keys_path)
+    try:
+        key, record = store.create(tenant, label)
+    except MemoryError_ as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    out.print(key, markup=False, highlight=False)
+    err.print(f"key {record.key_id} for tenant {record.tenant}: store it now, it cannot be shown again")
+
+
+@keys_app.command("list")
+def keys_list(config: ConfigOpt = None, state_dir: StateOpt = None) -> None:
+    """Every key's id, tenant, label and whether it is revoked (never the keys themselves)."""
+    from api.auth import KeyStore
+    from api.console import keys_table
+
+    store = KeyStore(_settings(config, state_dir).keys_path)
+    try:
+        out.print(keys_table(store.list()))
+    finally:
+        store.close()
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id `keys list` shows.")],
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+) -> None:
+    """Stop accepting a key (its record stays for audit)."""
+    from api.auth import KeyStore
+
+    store = KeyStore(_settings(config, state_dir).keys_path)
+    try:
+        record = store.revoke(key_id)
+    except MemoryError_ as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    err.print(f"key {record.key_id} of tenant {record.tenant} revoked")
 
 
 def _progress_printer(user: str) -> Callable[[str], None]:
@@ -419,6 +475,79 @@ def bench_drift(
     result["provenance"] = provenance(model=settings.model, data=path.resolve(), judge="TargetJudge")
     write_report(result, out_file)
     table = markdown(result)
+    atomic_write_bytes(out_file.with_suffix(".md"), table.encode("utf-8"))
+    out.print(table, markup=False, highlight=False)
+    err.print(f"report written to {out_file} and {out_file.with_suffix('.md')}")
+
+
+@bench_app.command("chat")
+def bench_chat(
+    out_file: Annotated[Path, typer.Option("--out", help="JSON report; a Markdown table goes next to it.")],
+    turns: Annotated[int, typer.Option("--turns", min=3, help="Measured turn/bare pairs.")] = 20,
+    new_tokens: Annotated[int, typer.Option("--new-tokens", min=1, help="Tokens each answer has.")] = 32,
+    memories: Annotated[int, typer.Option("--memories", min=0, help="The user's pending memories.")] = 40,
+    edits: Annotated[int, typer.Option("--edits", min=0, help="ROME edits in the user's delta.")] = 3,
+    config: ConfigOpt = None,
+) -> None:
+    """Median latency of a chat turn with memory, recall and the user's delta against bare generation."""
+    from rich.progress import Progress
+
+    from eval.bench_chat import ChatBenchPlan, render_table, run_chat_bench
+    from eval.provenance import provenance, write_report
+    from memory.atomic import atomic_write_bytes
+
+    settings = _settings(config, None)
+    if settings.data_dir is None:
+        raise _fail("no data directory: set IMPRINT_DATA_DIR (UPQA preferences and ROME statistics)")
+    plan = ChatBenchPlan(turns=turns, new_tokens=new_tokens, memories=memories, edits=edits)
+    with Progress(console=err) as bar:
+        task = bar.add_task("turn vs bare", total=turns + 1)
+        report = run_chat_bench(settings, plan, lambda i, n: bar.update(task, completed=i + 1))
+    report["provenance"] = provenance(model=settings.model, data=settings.data_dir, judge="none")
+    write_report(report, out_file)
+    table = render_table(report)
+    atomic_write_bytes(out_file.with_suffix(".md"), table.encode("utf-8"))
+    out.print(table, markup=False, highlight=False)
+    err.print(f"report written to {out_file} and {out_file.with_suffix('.md')}")
+
+
+@bench_app.command("recall")
+def bench_recall(
+    out_file: Annotated[Path, typer.Option("--out", help="JSON report; a Markdown table goes next to it.")],
+    observations: Annotated[int, typer.Option("--observations", min=1)] = 100_000,
+    users: Annotated[int, typer.Option("--users", min=1)] = 1_000,
+    queries: Annotated[int, typer.Option("--queries", min=10)] = 500,
+    config: ConfigOpt = None,
+) -> None:
+    """p50 and p95 of recall over a store of `observations` observations across `users` users."""
+    from rich.progress import Progress
+
+    from eval.bench_recall import RecallBenchPlan, render_table, run_recall_bench
+    from eval.provenance import provenance, write_report
+    from memory.atomic import atomic_write_bytes
+    from memory.embedder import Embedder
+
+    settings = _settings(config, None)
+    if settings.data_dir is None:
+        raise _fail("no data directory: set IMPRINT_DATA_DIR (the UPQA files supply the texts)")
+    plan = RecallBenchPlan(observations=observations, users=users, queries=queries)
+    embedder = Embedder(settings.embedder_path, device=settings.device)
+    with Progress(console=err) as bar:
+        tasks = {
+            "fill": bar.add_task("writing observations", total=observations),
+            "recall": bar.add_task("recalling", total=queries),
+        }
+        try:
+            report = run_recall_bench(
+                settings.data_dir, embedder, plan, lambda k, i, n: bar.update(tasks[k], completed=i)
+            )
+        except FileNotFoundError as exc:
+            raise _fail(str(exc)) from None
+    report["provenance"] = provenance(
+        model="all-MiniLM-L6-v2 (embedder)", data=settings.data_dir, judge="none"
+    )
+    write_report(report, out_file)
+    table = render_table(report)
     atomic_write_bytes(out_file.with_suffix(".md"), table.encode("utf-8"))
     out.print(table, markup=False, highlight=False)
     err.print(f"report written to {out_file} and {out_file.with_suffix('.md')}")

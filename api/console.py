@@ -66,3 +66,16 @@ def run_table(run: dict[str, Any]) -> Table:
     for o in result.get("outcomes", []):
         table.add_row(o["preference"], o["action"], o["reason"], str(len(o.get("observations", []))))
     return table
+
+
+def keys_table(keys: Sequence[Any]) -> Table:
+    """API keys as `imprint keys list` shows them: ids and tenants, never secrets."""
+    from api.schemas.common import iso
+
+    table = Table(title="API keys")
+    for column in ("key id", "tenant", "label", "created", "state"):
+        table.add_column(column)
+    for k in keys:
+        state = "active" if k.active else f"revoked {iso(k.revoked)}"
+        table.add_row(k.key_id, k.tenant, k.label, iso(k.created) or "", state)
+    return table

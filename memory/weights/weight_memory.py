@@ -201,8 +201,8 @@ class WeightMemory:
         Returns the version now in force, or None after reverting to the base model.
         """
         validate_user_id(user_id)
-        if version < 0:
-            raise InvalidInput(f"version must be 0 or more, got {version}")
+        if not 0 <= version < 2**63:  # SQLite's INTEGER range: a larger number names no version
+            raise InvalidInput(f"version must be 0 or more (and below 2**63), got {version}")
         with self._lock:
             self.ledger.set_head(user_id, version)
             self._heads.pop(user_id, None)

@@ -1,4 +1,4 @@
-"""A real `imprint serve` process on 127.0.0.1, shared by the HTTP tests of a module."""
+"""A real `imprint serve` process on 127.0.0.1 with auth on, shared by the HTTP tests of the session."""
 
 from __future__ import annotations
 
@@ -7,12 +7,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from api.auth import KeyStore
 from tests.conftest import free_port
+
+TENANTS = ("acme", "globex")
+TIMEOUT = httpx.Timeout(300.0)
 
 
 def imprint_env(state_dir: Path, **extra: str) -> dict[str, str]:
@@ -28,37 +34,74 @@ def imprint_env(state_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start `imprint serve` and yield its base URL once /healthz answers."""
-    state = tmp_path_factory.mktemp("serve-state")
+@dataclass(frozen=True)
+class Served:
+    """A running service: its URL, its state directory and one API key per tenant."""
+
+    url: str
+    state: Path
+    keys: dict[str, str]
+
+    def client(self, tenant: str = "acme") -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.keys[tenant]}"}, timeout=TIMEOUT
+        )
+
+
+def start_server(state: Path, log_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`imprint serve` on a free port; returns once /healthz answers."""
     port = free_port()
-    log_path = state / "serve.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=imprint_env(state),
+            env=imprint_env(state, **env),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 240
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"imprint serve exited early:\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"imprint serve did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"imprint serve exited early:\n{log_path.read_text()[-3000:]}")
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
             proc.kill()
+            raise RuntimeError(f"imprint serve did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.5)
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@contextmanager
+def serving(state: Path, **env: str) -> Iterator[Served]:
+    """A service over `state`, with keys for each of `TENANTS` made before it starts."""
+    store = KeyStore(state / "keys.sqlite")
+    keys = {tenant: store.create(tenant, "tests")[0] for tenant in TENANTS}
+    store.close()
+    proc, url = start_server(
+        state,
+        state / "serve.log",
+        IMPRINT_CONSOLIDATION_INTERVAL_MINUTES="0",
+        **{"IMPRINT_MAX_TOKENS_LIMIT": "32", **env},  # keeps the longest answers a request may ask for short
+    )
+    try:
+        yield Served(url=url, state=state, keys=keys)
+    finally:
+        stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One service shared by the HTTP tests of the session."""
+    with serving(tmp_path_factory.mktemp("serve-state")) as running:
+        yield running
