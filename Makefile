@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.imprint-installed
 DATA_DIR ?= ../shared/data
 
-.PHONY: install demo test lint typecheck eval-extraction eval-judge bench-edit bench-edit-lora-ftm bench-drift bench-rome-layers clean
+.PHONY: install demo test lint typecheck eval-extraction eval-judge bench-edit bench-edit-lora-ftm bench-drift bench-rome-layers bench-chat bench-recall clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -58,3 +58,9 @@ bench-rome-layers: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .imprint .pytest_cache .ruff_cache .mypy_cache
+
+bench-chat: $(STAMP)
+	$(VENV)/bin/imprint bench chat --out results/bench_chat.json
+
+bench-recall: $(STAMP)
+	$(VENV)/bin/imprint bench recall --observations 100000 --users 1000 --out results/bench_recall.json

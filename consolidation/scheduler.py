@@ -177,6 +177,11 @@ class ConsolidationService:
         self._scheduler = scheduler
         log.info("consolidation scheduler: every %g min, job store %s", interval_minutes, jobstore_path)
 
+    @property
+    def running(self) -> bool:
+        """Whether `start` has been called: submitted runs have workers to go to."""
+        return self._scheduler is not None
+
     def next_periodic_run(self) -> datetime | None:
         if self._scheduler is None:
             return None

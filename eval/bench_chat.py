@@ -17,7 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,12 @@ from api.runtime import Runtime, build_runtime
 from api.settings import Settings
 from consolidation.editors import editor_for
 from eval.upqa import edit_request, load_upqa
-from memory.observations import Observation, Polarity
+from memory.observations import Observation, Polarity, Status
 
 log = logging.getLogger(__name__)
 
-USER = "bench-chat-user"
+USER = "bench-chat-user"  # pending memories (recalled into the prompt) and a weight delta
+CONSOLIDATED = "bench-chat-consolidated"  # the same memories already in the weights: delta only
 UPQA = Path("upqa/UPQA/balanced_subset.json")
 QUESTIONS = (
     "What should I cook for dinner tonight?",
@@ -51,8 +52,9 @@ class ChatBenchPlan:
 
 
 def _seed_user(rt: Runtime, settings: Settings, plan: ChatBenchPlan) -> None:
-    """Pending observations from UPQA targets, and `plan.edits` real ROME edits committed to the user's
-    weight memory (without the drift gate: committing is consolidation's cost, not a turn's)."""
+    """Observations from UPQA targets (pending for `USER`, in the weights for `CONSOLIDATED`), and
+    `plan.edits` real ROME edits committed to both users' weight memories (without the drift gate:
+    committing is consolidation's cost, not a turn's)."""
     assert settings.data_dir is not None
     records = load_upqa(settings.data_dir / UPQA, limit=max(plan.memories, plan.edits))
     observations = [
@@ -67,7 +69,11 @@ def _seed_user(rt: Runtime, settings: Settings, plan: ChatBenchPlan) -> None:
         )
         for i, r in enumerate(records[: plan.memories])
     ]
-    rt.store.add_many(observations)
+    consolidated = [
+        replace(o, user_id=CONSOLIDATED, status=Status.IN_WEIGHTS, id=f"c{i}")
+        for i, o in enumerate(observations)
+    ]
+    rt.store.add_many([*observations, *consolidated])
     lm, weights = rt.require_lm(), rt.require_weights()
     editor = editor_for("rome", 1, settings.data_dir, settings.cache_dir)
     gate, weights.gate = weights.gate, None
@@ -76,15 +82,18 @@ def _seed_user(rt: Runtime, settings: Settings, plan: ChatBenchPlan) -> None:
             request = edit_request(record, lm.tokenizer)
             start = time.perf_counter()
             delta = editor.compute_delta(lm.model, lm.tokenizer, [request])
-            weights.commit(
-                USER,
-                delta,
-                editor="rome",
-                settings=editor.settings(),
-                requests=[{"prompt": request.prompt, "subject": request.subject, "target": request.target}],
-                metrics={},
-                seconds=time.perf_counter() - start,
-            )
+            for user in (USER, CONSOLIDATED):
+                weights.commit(
+                    user,
+                    delta,
+                    editor="rome",
+                    settings=editor.settings(),
+                    requests=[
+                        {"prompt": request.prompt, "subject": request.subject, "target": request.target}
+                    ],
+                    metrics={},
+                    seconds=time.perf_counter() - start,
+                )
     finally:
         weights.gate = gate
 
@@ -92,7 +101,8 @@ def _seed_user(rt: Runtime, settings: Settings, plan: ChatBenchPlan) -> None:
 def run_chat_bench(
     settings: Settings, plan: ChatBenchPlan, progress: Callable[[int, int], None] | None = None
 ) -> dict[str, Any]:
-    """Median seconds of a full turn and of bare generation, their ratio, and where the time goes."""
+    """Median seconds of a full turn (pending memories recalled, delta applied), of a turn for a user whose
+    memories are all in the weights, and of bare generation; the ratios, and where the time goes."""
     with tempfile.TemporaryDirectory(prefix="imprint-bench-chat-") as tmp:
         run_settings = settings.model_copy(
             update={"state_dir": Path(tmp), "consolidation_interval_minutes": 0}
@@ -110,13 +120,14 @@ def _measure(rt: Runtime, plan: ChatBenchPlan, progress: Callable[[int, int], No
     forced = {"max_new_tokens": plan.new_tokens, "min_new_tokens": plan.new_tokens}
     bare_cfg = GenerationConfig(**forced, repetition_penalty=rt.settings.repetition_penalty)
     turn_s: list[float] = []
+    consolidated_s: list[float] = []
     bare_s: list[float] = []
     recall_s: list[float] = []
     prompt_tokens: list[int] = []
     recalled: list[int] = []
     for i in range(plan.turns + 1):  # pair 0 warms caches (delta, kernels) and is not counted
         question = QUESTIONS[i % len(QUESTIONS)]
-        order = ("turn", "bare") if i % 2 == 0 else ("bare", "turn")
+        order = ("turn", "consolidated", "bare")[i % 3 :] + ("turn", "consolidated", "bare")[: i % 3]
         for kind in order:
             if kind == "turn":
                 start = time.perf_counter()
@@ -129,6 +140,13 @@ def _measure(rt: Runtime, plan: ChatBenchPlan, progress: Callable[[int, int], No
                     recalled.append(len(result.recalled))
                     if result.completion_tokens < plan.new_tokens - 2:  # tokenisation of text may merge
                         log.warning("turn generated %d tokens", result.completion_tokens)
+            elif kind == "consolidated":
+                start = time.perf_counter()
+                agent.chat(CONSOLIDATED, question, f"bench-{uuid.uuid4().hex[:8]}", forced)
+                elapsed = time.perf_counter() - start
+                agent.flush()
+                if i:
+                    consolidated_s.append(elapsed)
             else:
                 start = time.perf_counter()
                 lm.generate(build_messages([], [], question), bare_cfg)
@@ -141,11 +159,14 @@ def _measure(rt: Runtime, plan: ChatBenchPlan, progress: Callable[[int, int], No
         if progress is not None:
             progress(i, plan.turns)
     turn, bare = statistics.median(turn_s), statistics.median(bare_s)
+    consolidated = statistics.median(consolidated_s)
     return {
         "plan": plan.__dict__,
         "median_turn_seconds": round(turn, 4),
+        "median_consolidated_seconds": round(consolidated, 4),
         "median_bare_seconds": round(bare, 4),
         "ratio": round(turn / bare, 4),
+        "consolidated_ratio": round(consolidated / bare, 4),
         "median_recall_seconds": round(statistics.median(recall_s), 4),
         "median_prompt_tokens": statistics.median(prompt_tokens),
         "median_recalled": statistics.median(recalled),
@@ -162,6 +183,9 @@ def render_table(report: dict[str, Any]) -> str:
         f"| median full turn (recall, memory lines, delta, graph), s | {report['median_turn_seconds']:.3f} |",
         f"| median bare generation of the same tokens, s | {report['median_bare_seconds']:.3f} |",
         f"| ratio (target ≤ 1.10) | {report['ratio']:.3f} |",
+        f"| median turn, same memories already in the weights (delta, nothing recalled), s "
+        f"| {report['median_consolidated_seconds']:.3f} |",
+        f"| ratio, consolidated user | {report['consolidated_ratio']:.3f} |",
         f"| median recall alone, s | {report['median_recall_seconds']:.4f} |",
         f"| median prompt tokens of a turn | {report['median_prompt_tokens']} |",
         f"| median memories recalled | {report['median_recalled']} |",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from api.deps import ConsolidationDep, PrincipalDep
+from api.deps import ConsolidationDep, PrincipalDep, Unavailable
 from api.schemas.common import ERRORS, UNAVAILABLE, RecordPath, UserPath
 from api.schemas.jobs import JobPublic
 
@@ -20,7 +20,10 @@ router = APIRouter(prefix="/v1", tags=["consolidation"])
 )
 def consolidate(user_id: UserPath, service: ConsolidationDep, principal: PrincipalDep) -> JobPublic:
     """Queue one consolidation of the user; poll `GET /v1/jobs/{id}` for its outcome."""
-    run = service.submit(principal.user(user_id), trigger="api")
+    user = principal.user(user_id)
+    if not service.running:
+        raise Unavailable("the consolidation scheduler is not running in this process")
+    run = service.submit(user, trigger="api")
     return JobPublic.of(run, user_id)
 
 

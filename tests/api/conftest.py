@@ -25,11 +25,13 @@ def imprint_env(state_dir: Path, **extra: str) -> dict[str, str]:
     """Environment for a child imprint process: its own state, short answers, the shared model cache."""
     env = dict(os.environ)
     env.update(
-        IMPRINT_STATE_DIR=str(state_dir),
-        IMPRINT_MAX_NEW_TOKENS="16",
-        HF_HUB_OFFLINE="1",
-        ANONYMIZED_TELEMETRY="False",
-        **extra,
+        {
+            "IMPRINT_STATE_DIR": str(state_dir),
+            "IMPRINT_MAX_NEW_TOKENS": "16",
+            "HF_HUB_OFFLINE": "1",
+            "ANONYMIZED_TELEMETRY": "False",
+            **extra,
+        }
     )
     return env
 
