@@ -41,7 +41,16 @@ def test_the_schedule_survives_a_restart(world: World, tmp_path: Path) -> None:
     finally:
         again.shutdown()
     with pytest.raises(ValueError):
-        _service(world, tmp_path).start(store, interval_minutes=0)
+        _service(world, tmp_path).start(store, interval_minutes=-1)
+
+    on_demand = _service(world, tmp_path)
+    on_demand.start(store, interval_minutes=0)  # a restart with the schedule off drops the periodic job
+    try:
+        assert on_demand.running and on_demand.next_periodic_run() is None
+        assert sqlite3.connect(store).execute("SELECT id FROM apscheduler_jobs").fetchall() == []
+    finally:
+        on_demand.shutdown()
+    assert not on_demand.running
 
 
 def test_a_submitted_run_executes_while_another_user_is_served_the_base_model(
