@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
 
 
+# below this, logits / temperature overflows to inf and sampling fails (a fuzzed request sent 1e-300);
+# such a temperature means "as good as greedy", so it is decoded greedily
+MIN_SAMPLING_TEMPERATURE = 1e-2
+
+
 @dataclass(frozen=True)
 class GenerationConfig:
     """How to decode one answer."""
@@ -69,7 +74,7 @@ class ChatLM:
         }
         if cfg.min_new_tokens:
             kwargs["min_new_tokens"] = cfg.min_new_tokens
-        if cfg.temperature > 0:
+        if cfg.temperature >= MIN_SAMPLING_TEMPERATURE:
             kwargs.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)

@@ -18,6 +18,15 @@ def test_greedy_generation_is_deterministic(lm: ChatLM) -> None:
     assert lm.generate(MESSAGES, cfg) == first
 
 
+@pytest.mark.parametrize("temperature", [1e-300, 5e-324, 1e-3])
+def test_a_vanishing_temperature_decodes_greedily(lm: ChatLM, temperature: float) -> None:
+    """Sampling at 1e-300 overflows logits / temperature to inf (seen as a 500 from a fuzzed request)."""
+    greedy = lm.generate(MESSAGES, GenerationConfig(max_new_tokens=8))
+    assert lm.generate(MESSAGES, GenerationConfig(max_new_tokens=8, temperature=temperature)) == greedy
+    streamed = "".join(lm.stream(MESSAGES, GenerationConfig(max_new_tokens=8, temperature=temperature)))
+    assert streamed.strip() == greedy
+
+
 def test_streaming_yields_the_same_text_as_generate(lm: ChatLM) -> None:
     cfg = GenerationConfig(max_new_tokens=16)
     pieces = list(lm.stream(MESSAGES, cfg))
