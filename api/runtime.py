@@ -176,7 +176,6 @@ def build_runtime(
     extractor = CueExtractor(embedder)
     recaller = Recaller(
         store,
-        embedder,
         RecallConfig(
             k=settings.recall_k,
             token_budget=settings.recall_token_budget,

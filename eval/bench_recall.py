@@ -113,7 +113,7 @@ def run_recall_bench(
     with tempfile.TemporaryDirectory(prefix="imprint-bench-recall-") as tmp:
         history = History(Path(tmp) / "history.sqlite")
         store = ObservationStore(make_client(path=Path(tmp) / "chroma"), embedder, history)
-        recaller = Recaller(store, embedder, RecallConfig())
+        recaller = Recaller(store, RecallConfig())
         try:
             fill_seconds = fill_store(store, plan, triples, tick)
             rng = random.Random(plan.seed + 1)

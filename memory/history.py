@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS history (
     reason TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS history_by_record ON history (user_id, record_id, seq);
+CREATE INDEX IF NOT EXISTS history_by_id ON history (record_id);
 """
 
 
@@ -138,6 +139,36 @@ class History:
                 (user_id,),
             ).fetchall()
         return [self._entry(row) for row in rows]
+
+    def live_records(self, user_id: str) -> list[str]:
+        """Ids of the user's records whose last entry is not a deletion, least recently changed first.
+
+        Why: the observation store finds a user's rows through this (one indexed SQLite read) and then
+        fetches them by id, which at 100,000 rows is several times faster than chromadb's metadata filter.
+        """
+        with self._lock:
+            # with max() the only aggregate, SQLite takes the bare `event` from the row holding max(seq)
+            rows = self._conn.execute(
+                "SELECT record_id, event, max(seq) AS last FROM history WHERE user_id = ?"
+                " GROUP BY record_id ORDER BY last",
+                (user_id,),
+            ).fetchall()
+        return [str(rid) for rid, event, _ in rows if event != Event.DELETED.value]
+
+    def recorded(self, record_ids: Sequence[str]) -> set[str]:
+        """Which of `record_ids` have at least one entry."""
+        found: set[str] = set()
+        with self._lock:
+            for start in range(0, len(record_ids), 500):  # below SQLite's bound-parameter limit
+                chunk = list(record_ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    str(r[0])
+                    for r in self._conn.execute(
+                        f"SELECT DISTINCT record_id FROM history WHERE record_id IN ({marks})", chunk
+                    )
+                )
+        return found
 
     def owner(self, record_id: str) -> str | None:
         """The user a record belongs (or belonged) to, or None if nothing was ever recorded for it."""

@@ -84,3 +84,16 @@ class Observation:
         d["polarity"] = self.polarity.value
         d["status"] = self.status.value
         return d
+
+
+@dataclass(frozen=True)
+class Hit:
+    """An observation found by similarity: its cosine similarity to the query and its stored unit vector.
+
+    Why the vector travels with it: recall compares hits with each other to drop near-duplicates, and the
+    stored embedding serves for that without embedding their texts again on every turn.
+    """
+
+    observation: Observation
+    similarity: float
+    vector: Any = field(repr=False, compare=False)  # numpy float32 array, shape (dim,), unit norm

@@ -16,16 +16,13 @@ from typing import Protocol
 
 import numpy as np
 
-from memory.embedder import Embedder
-from memory.observations import Observation, Status
+from memory.observations import Hit, Observation, Status
 
 
 class SearchableStore(Protocol):
     """The part of the observation store recall needs."""
 
-    def search(
-        self, user_id: str, query: str, k: int = 5, status: Status | None = None
-    ) -> list[tuple[Observation, float]]: ...
+    def nearest(self, user_id: str, query: str, k: int = 5, status: Status | None = None) -> list[Hit]: ...
 
 
 @dataclass(frozen=True)
@@ -52,11 +49,8 @@ class Recalled:
 class Recaller:
     """Ranks a user's pending observations for a message, within a token budget."""
 
-    def __init__(
-        self, store: SearchableStore, embedder: Embedder, config: RecallConfig | None = None
-    ) -> None:
+    def __init__(self, store: SearchableStore, config: RecallConfig | None = None) -> None:
         self.store = store
-        self.embedder = embedder
         self.config = config or RecallConfig()
 
     def _score(self, obs: Observation, similarity: float, now: float) -> float:
@@ -70,33 +64,40 @@ class Recaller:
     ) -> list[Recalled]:
         """Observations of `user_id` relevant to `message`, best first, fitting the token budget."""
         cfg = self.config
-        hits = self.store.search(user_id, message, k=cfg.k, status=Status.PENDING)
+        hits = self.store.nearest(user_id, message, k=cfg.k, status=Status.PENDING)
         now = time.time()
-        ranked = sorted(
-            (Recalled(o, s, self._score(o, s, now)) for o, s in hits if s >= cfg.min_similarity),
-            key=lambda r: r.score,
+        scored = sorted(
+            (
+                (
+                    Recalled(h.observation, h.similarity, self._score(h.observation, h.similarity, now)),
+                    h.vector,
+                )
+                for h in hits
+                if h.similarity >= cfg.min_similarity
+            ),
+            key=lambda pair: pair[0].score,
             reverse=True,
         )
-        if ranked:
-            best = max(r.similarity for r in ranked)
-            ranked = [r for r in ranked if r.similarity >= best - cfg.relative_margin]
-        chosen = self._dedupe(ranked)
+        if scored:
+            best = max(r.similarity for r, _ in scored)
+            scored = [(r, v) for r, v in scored if r.similarity >= best - cfg.relative_margin]
+        chosen = self._dedupe(scored)
         return self._fit_budget(chosen, count_tokens or (lambda t: len(t.split())))
 
-    def _dedupe(self, ranked: list[Recalled]) -> list[Recalled]:
-        if len(ranked) < 2:
-            return ranked
-        vecs = self.embedder.embed([r.observation.summary() for r in ranked])
-        kept: list[int] = []
+    def _dedupe(self, scored: list[tuple[Recalled, np.ndarray]]) -> list[Recalled]:
+        """Drop hits that say what a better one says: the same sentence, or stored embeddings (of summary and
+        evidence) closer than `duplicate_similarity`. The stored vectors are reused, so a recall embeds only
+        the message."""
+        kept: list[tuple[Recalled, np.ndarray]] = []
         seen_evidence: set[str] = set()
-        for i in range(len(ranked)):
-            evidence = ranked[i].observation.evidence.strip().lower()
+        for recalled, vector in scored:
+            evidence = recalled.observation.evidence.strip().lower()
             if evidence in seen_evidence:
                 continue  # two observations from one sentence: the prompt quotes the sentence once
             seen_evidence.add(evidence)
-            if all(float(np.dot(vecs[i], vecs[j])) < self.config.duplicate_similarity for j in kept):
-                kept.append(i)
-        return [ranked[i] for i in kept]
+            if all(float(np.dot(vector, v)) < self.config.duplicate_similarity for _, v in kept):
+                kept.append((recalled, vector))
+        return [r for r, _ in kept]
 
     def _fit_budget(self, chosen: list[Recalled], count_tokens: Callable[[str], int]) -> list[Recalled]:
         out: list[Recalled] = []

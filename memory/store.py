@@ -5,6 +5,10 @@ again, so no call returns another user's record; someone else's id looks exactly
 
 Ordering of writes: chromadb first, then the history entry. A crash between the two leaves a record without
 its last history line, never a history line for a change that did not happen.
+
+Finding a user's rows: the history doubles as the index of which records a user has (`History.live_records`),
+and search fetches those rows by id. A record whose creation entry was lost to a crash between the two writes
+would be invisible to search, so opening the store first records a `created` entry for any such row.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from memory.embedder import Embedder
 from memory.errors import InvalidInput, NotFound
 from memory.history import Event, History, HistoryEntry
 from memory.ids import validate_record_id, validate_text, validate_user_id
-from memory.observations import Observation, Polarity, Status
+from memory.observations import Hit, Observation, Polarity, Status
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -34,9 +38,10 @@ MAX_EVIDENCE_CHARS = 2000  # a user turn or two; longer means the extractor did 
 MAX_FIELD_CHARS = 300  # aspect and value are short phrases
 MAX_THREAD_ID_CHARS = 256
 PAGE = 500  # rows per chromadb `get` when scanning, so a large collection never comes back in one payload
-# a user with at most this many observations is searched exactly: their rows (one indexed metadata lookup)
-# and a dot product. Chroma's filtered index query scans the filter over the whole collection, which at
-# 100,000 observations took ~90 ms against ~10 ms for this path (see `imprint bench recall`).
+ID_PAGE = 10_000  # ids alone are small: larger pages when only ids are read
+# a user with at most this many observations is searched exactly: their ids from the history's index, their
+# rows by id, and a dot product. At 100,000 observations chroma's filtered index query took ~90 ms, its
+# metadata `get` by user ~23 ms and a `get` by 100 ids ~8 ms (see `imprint bench recall`).
 EXACT_SEARCH_ROWS = 4096
 CONFIDENCE_DIGITS = 6  # finer than any extractor means; short decimals survive the server's float parsing
 
@@ -95,6 +100,11 @@ def _observation(obs_id: str, meta: dict[str, Any]) -> Observation:
         status=Status(meta["status"]),
         created_at=int(meta["created_at_us"]) / 1e6,
     )
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (stored embeddings are unit vectors already; this guards other writers)."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def _statuses(status: StatusFilter) -> list[Status] | None:
@@ -165,6 +175,26 @@ class ObservationStore:
         self._embedder = embedder
         self._history = history
         self._col = open_collection(client, embedder, collection)
+        self._record_unrecorded()
+
+    def _record_unrecorded(self) -> None:
+        """Give every row without history its `created` entry (the module docstring says when that occurs)."""
+        ids: builtins.list[str] = []
+        offset = 0
+        while True:
+            page = self._col.get(include=[], limit=ID_PAGE, offset=offset)["ids"]
+            ids.extend(page)
+            if len(page) < ID_PAGE:
+                break
+            offset += ID_PAGE
+        missing = sorted(set(ids) - self._history.recorded(ids))
+        if not missing:
+            return
+        got = self._col.get(ids=missing, include=["metadatas"])  # type: ignore[list-item]
+        found = [_observation(i, dict(m)) for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)]
+        reason = "recorded on open: the write that created it stopped before its history entry"
+        self._history.record_many((o.id, o.user_id, Event.CREATED, None, o.to_dict(), reason) for o in found)
+        log.warning("recorded the missing creation entry of %d observations", len(found))
 
     # -- writes ---------------------------------------------------------------------------------------------
 
@@ -303,43 +333,54 @@ class ObservationStore:
         self, user_id: str, query: str, k: int = 5, status: StatusFilter = None
     ) -> builtins.list[tuple[Observation, float]]:
         """The `k` observations of a user most similar to `query`, best first, with cosine similarity."""
+        return [(h.observation, h.similarity) for h in self.nearest(user_id, query, k, status)]
+
+    def nearest(
+        self, user_id: str, query: str, k: int = 5, status: StatusFilter = None
+    ) -> builtins.list[Hit]:
+        """Like `search`, with each hit's stored embedding (for callers that compare hits with each other)."""
         validate_user_id(user_id)
         validate_text(query, MAX_EVIDENCE_CHARS, "query")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InvalidInput(f"k {k!r} must be a positive integer")
-        rows = self._col.get(
-            where={"user_id": user_id}, include=["metadatas", "embeddings"], limit=EXACT_SEARCH_ROWS + 1
-        )  # type: ignore[list-item]
-        if len(rows["ids"]) > EXACT_SEARCH_ROWS:
-            return self._index_search(user_id, query, k, status)
         wanted = _statuses(status)
+        ids = self._history.live_records(user_id)
+        if len(ids) > EXACT_SEARCH_ROWS:
+            return self._index_search(user_id, query, k, status)
+        if not ids:
+            return []
+        rows = self._col.get(ids=ids, include=["metadatas", "embeddings"])  # type: ignore[list-item]
+        metas = rows["metadatas"] or []
         keep = [
             i
-            for i, meta in enumerate(rows["metadatas"] or [])
+            for i, meta in enumerate(metas)
             if meta.get("user_id") == user_id and (wanted is None or meta.get("status") in wanted)
         ]
         if not keep:
             return []
-        vectors = np.asarray(rows["embeddings"], dtype=np.float32)[keep]
-        q = np.asarray(self._embedder.embed([query])[0], dtype=np.float32)
-        sims = vectors @ q / np.maximum(np.linalg.norm(vectors, axis=1) * np.linalg.norm(q), 1e-12)
+        vectors = _unit(np.asarray(rows["embeddings"], dtype=np.float32)[keep])
+        sims = vectors @ self._embedder.embed([query])[0]
         best = np.argsort(-sims, kind="stable")[:k]
-        metas = rows["metadatas"] or []
-        return [(_observation(rows["ids"][keep[j]], dict(metas[keep[j]])), float(sims[j])) for j in best]
+        return [
+            Hit(_observation(rows["ids"][keep[j]], dict(metas[keep[j]])), float(sims[j]), vectors[j])
+            for j in best
+        ]
 
-    def _index_search(
-        self, user_id: str, query: str, k: int, status: StatusFilter
-    ) -> builtins.list[tuple[Observation, float]]:
+    def _index_search(self, user_id: str, query: str, k: int, status: StatusFilter) -> builtins.list[Hit]:
         """Search through chroma's index: for a user with more rows than `EXACT_SEARCH_ROWS`."""
         res = self._col.query(
             query_embeddings=self._embedder.embed([query]),  # type: ignore[arg-type]
             n_results=k,
             where=_where(user_id, status),  # type: ignore[arg-type]
-            include=["metadatas", "distances"],  # type: ignore[list-item]
+            include=["metadatas", "distances", "embeddings"],  # type: ignore[list-item]
         )
         ids, metas, dists = res["ids"][0], (res["metadatas"] or [[]])[0], (res["distances"] or [[]])[0]
-        hits = [(_observation(i, dict(m)), 1.0 - float(d)) for i, m, d in zip(ids, metas, dists, strict=True)]
-        return sorted([h for h in hits if h[0].user_id == user_id], key=lambda h: -h[1])
+        vectors = _unit(np.asarray((res["embeddings"] or [[]])[0], dtype=np.float32).reshape(len(ids), -1))
+        hits = [
+            Hit(_observation(i, dict(m)), 1.0 - float(d), v)
+            for i, m, d, v in zip(ids, metas, dists, vectors, strict=True)
+        ]
+        return sorted([h for h in hits if h.observation.user_id == user_id], key=lambda h: -h.similarity)
 
     def count(self, user_id: str, status: StatusFilter = None) -> int:
         """How many observations a user has, optionally of some statuses."""

@@ -322,7 +322,7 @@ def test_recalled_memory_reaches_the_prompt(
     seed(acme, ("acme", "bob"), vegan=VEGAN)
     line = format_memory_line(observations.get("acme.alice", "seasick"))
     model = ImprintChatModel(
-        lm=lm, user_id="acme.alice", recaller=Recaller(observations, embedder), max_new_tokens=TOKENS
+        lm=lm, user_id="acme.alice", recaller=Recaller(observations), max_new_tokens=TOKENS
     )
 
     asked = [HumanMessage(BOAT_QUESTION)]

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from chromadb.api.client import SharedSystemClient
 
@@ -15,7 +16,7 @@ from memory.embedder import Embedder
 from memory.errors import InvalidInput, NotFound
 from memory.history import Event, History
 from memory.observations import Observation, Polarity, Status
-from memory.store import ObservationStore
+from memory.store import ObservationStore, document_of
 
 BACKENDS = ["embedded", pytest.param("server", marks=pytest.mark.server)]
 BAD_IDS = ["../x", "", "a\x00b", "a/b", "a" * 200]
@@ -291,3 +292,49 @@ def test_bad_fields_are_refused(store: ObservationStore, change: dict) -> None:
     with pytest.raises(InvalidInput):
         store.add(seasick(**change))
     assert store.users() == []
+
+
+def test_nearest_carries_unit_stored_vectors(store: ObservationStore, embedder: Embedder) -> None:
+    stored = store.add_many([seasick(), vegan(), quiet_hotel()])
+    hits = store.nearest("alice", "ferry crossing", k=3)
+    assert [h.observation.id for h in hits] == [o.id for o, _ in store.search("alice", "ferry crossing", k=3)]
+    by_id = {o.id: o for o in stored}
+    for hit in hits:
+        expected = embedder.embed([document_of(by_id[hit.observation.id])])[0]
+        assert np.allclose(hit.vector, expected, atol=1e-5)
+        assert hit.similarity == pytest.approx(
+            float(hit.vector @ embedder.embed(["ferry crossing"])[0]), abs=1e-5
+        )
+
+
+def test_the_index_path_agrees_with_the_exact_path(
+    store: ObservationStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.add_many([seasick(), vegan(), quiet_hotel(), seasick(user="bob")])
+    exact = store.nearest("alice", "boat trip", k=3, status=Status.PENDING)
+    monkeypatch.setattr("memory.store.EXACT_SEARCH_ROWS", 1)  # alice's 3 rows now take chroma's index
+    indexed = store.nearest("alice", "boat trip", k=3, status=Status.PENDING)
+    assert [h.observation.id for h in indexed] == [h.observation.id for h in exact]
+    assert [h.similarity for h in indexed] == pytest.approx([h.similarity for h in exact], abs=1e-4)
+    assert all(np.allclose(a.vector, b.vector, atol=1e-5) for a, b in zip(indexed, exact, strict=True))
+
+
+def test_an_id_deleted_and_stored_again_is_found(store: ObservationStore) -> None:
+    first = store.add(seasick())
+    store.delete("alice", first.id)
+    assert store.search("alice", "boat trip") == []
+    again = store.add(vegan(id=first.id))
+    assert [o.id for o, _ in store.search("alice", "family dinner")] == [again.id]
+
+
+def test_a_row_whose_creation_entry_was_lost_is_recorded_on_open(open_store: Factory, tmp_path: Path) -> None:
+    first = open_store()
+    kept, lost = first.add_many([vegan(), seasick()])
+    with sqlite3.connect(tmp_path / "history.sqlite") as conn:  # as if killed between chroma and history
+        conn.execute("DELETE FROM history WHERE record_id = ?", (lost.id,))
+    assert [o.id for o, _ in first.search("alice", "boat trip", k=5)] == [kept.id]  # invisible to search
+    second = open_store()
+    assert lost.id in [o.id for o, _ in second.search("alice", "boat trip", k=5)]
+    (entry,) = second.history("alice", lost.id)
+    assert entry.event is Event.CREATED and entry.new == lost.to_dict() and "recorded on open" in entry.reason
+    assert [e.event for e in second.history("alice", kept.id)] == [Event.CREATED]
