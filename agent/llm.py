@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,32 @@ class GenerationConfig:
     repetition_penalty: float = 1.1
     seed: int | None = None  # for sampled decoding
     min_new_tokens: int = 0  # > 0 only to time generations of equal length (`imprint bench chat`)
+
+
+@dataclass
+class Usage:
+    """Token counts of one streamed generation, filled in by `ChatLM.stream` as it runs.
+
+    Why the stream fills it: it already holds the prompt ids and sees every generated id, so counting there
+    costs nothing, where re-tokenizing the prompt and the reply afterwards cost two more tokenizer passes.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0  # generated tokens, not counting the end-of-sequence or padding tokens
+
+
+class _CountingStreamer(TextIteratorStreamer):
+    """A text streamer that also counts the generated tokens into a `Usage`."""
+
+    def __init__(self, tokenizer: Any, usage: Usage, count: Callable[[Sequence[int]], int]) -> None:
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self.usage = usage
+        self._count = count
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.next_tokens_are_prompt:  # the first call carries the prompt, which the parent skips
+            self.usage.completion_tokens += self._count(value.reshape(-1).tolist())
+        super().put(value)
 
 
 class ChatLM:
@@ -80,21 +106,36 @@ class ChatLM:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         return kwargs
 
-    def generate(self, messages: Sequence[Message], cfg: GenerationConfig | None = None) -> str:
-        """The assistant's whole answer to `messages`."""
+    def generate(
+        self, messages: Sequence[Message], cfg: GenerationConfig | None = None, usage: Usage | None = None
+    ) -> str:
+        """The assistant's whole answer to `messages`; token counts go into `usage` when given."""
         cfg = cfg or GenerationConfig()
         input_ids = self.encode_chat(messages)
         with self._lock, torch.inference_mode():
             if cfg.seed is not None:
                 torch.manual_seed(cfg.seed)
             out = self.model.generate(**self._generate_kwargs(input_ids, cfg))
-        return self.tokenizer.decode(out[0, input_ids.shape[1] :], skip_special_tokens=True).strip()
+        generated = out[0, input_ids.shape[1] :]
+        if usage is not None:
+            usage.prompt_tokens = int(input_ids.shape[-1])
+            usage.completion_tokens = self._counted(generated.tolist())
+        return self.tokenizer.decode(generated, skip_special_tokens=True).strip()
 
-    def stream(self, messages: Sequence[Message], cfg: GenerationConfig | None = None) -> Iterator[str]:
-        """Yield the answer's text piece by piece as tokens are produced."""
+    def _counted(self, token_ids: Sequence[int]) -> int:
+        """How many of `token_ids` count as answer: not the end-of-sequence or padding tokens."""
+        uncounted = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+        return sum(1 for t in token_ids if t not in uncounted)
+
+    def stream(
+        self, messages: Sequence[Message], cfg: GenerationConfig | None = None, usage: Usage | None = None
+    ) -> Iterator[str]:
+        """Yield the answer's text piece by piece as tokens are produced; token counts go into `usage`."""
         cfg = cfg or GenerationConfig()
         input_ids = self.encode_chat(messages)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        usage = usage if usage is not None else Usage()
+        usage.prompt_tokens = int(input_ids.shape[-1])
+        streamer = _CountingStreamer(self.tokenizer, usage, self._counted)
         kwargs = self._generate_kwargs(input_ids, cfg) | {"streamer": streamer}
         errors: list[BaseException] = []
 

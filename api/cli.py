@@ -41,6 +41,17 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def _publish(report: dict[str, Any], table: str, out_file: Path) -> None:
+    """Write a benchmark's JSON report and its markdown table beside it, and print the table."""
+    from eval.provenance import write_report
+    from memory.atomic import atomic_write_bytes
+
+    write_report(report, out_file)
+    atomic_write_bytes(out_file.with_suffix(".md"), table.encode("utf-8"))
+    out.print(table, markup=False, highlight=False)
+    err.print(f"report written to {out_file} and {out_file.with_suffix('.md')}")
+
+
 @app.callback()
 def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
     setup_logging(verbose)
@@ -378,8 +389,7 @@ def bench_edit(
     from consolidation.metrics import neutral_prompts
     from eval.bench_edit import BenchPlan, render_table, run_edit_bench
     from eval.edit_run import unclaimed_overrides
-    from eval.provenance import provenance, write_report
-    from memory.atomic import atomic_write_bytes
+    from eval.provenance import provenance
     from memory.embedder import Embedder
 
     settings = _settings(config, None)
@@ -416,11 +426,7 @@ def bench_edit(
     except (MemoryError_, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     report["provenance"] = provenance(model=settings.model, data=settings.data_dir, judge="TargetJudge")
-    write_report(report, out_file)
-    table = render_table(report["rows"])
-    atomic_write_bytes(out_file.with_suffix(".md"), table.encode("utf-8"))
-    out.print(table, markup=False, highlight=False)
-    err.print(f"report written to {out_file} and {out_file.with_suffix('.md')}")
+    _publish(report, render_table(report["rows"]), out_file)
 
 
 @bench_app.command("drift")
@@ -443,9 +449,8 @@ def bench_drift(
     from consolidation.judge import TargetJudge
     from eval.bench_edit import BENCH_USER, PLAIN
     from eval.drift_run import markdown, run_drift_series
-    from eval.provenance import provenance, write_report
+    from eval.provenance import provenance
     from eval.upqa import load_upqa
-    from memory.atomic import atomic_write_bytes
     from memory.embedder import Embedder
     from memory.weights.weight_memory import WeightMemory
 
@@ -473,11 +478,7 @@ def bench_drift(
         finally:
             weights.close()
     result["provenance"] = provenance(model=settings.model, data=path.resolve(), judge="TargetJudge")
-    write_report(result, out_file)
-    table = markdown(result)
-    atomic_write_bytes(out_file.with_suffix(".md"), table.encode("utf-8"))
-    out.print(table, markup=False, highlight=False)
-    err.print(f"report written to {out_file} and {out_file.with_suffix('.md')}")
+    _publish(result, markdown(result), out_file)
 
 
 @bench_app.command("chat")
@@ -493,8 +494,7 @@ def bench_chat(
     from rich.progress import Progress
 
     from eval.bench_chat import ChatBenchPlan, render_table, run_chat_bench
-    from eval.provenance import provenance, write_report
-    from memory.atomic import atomic_write_bytes
+    from eval.provenance import provenance
 
     settings = _settings(config, None)
     if settings.data_dir is None:
@@ -504,11 +504,7 @@ def bench_chat(
         task = bar.add_task("turn vs bare", total=turns + 1)
         report = run_chat_bench(settings, plan, lambda i, n: bar.update(task, completed=i + 1))
     report["provenance"] = provenance(model=settings.model, data=settings.data_dir, judge="none")
-    write_report(report, out_file)
-    table = render_table(report)
-    atomic_write_bytes(out_file.with_suffix(".md"), table.encode("utf-8"))
-    out.print(table, markup=False, highlight=False)
-    err.print(f"report written to {out_file} and {out_file.with_suffix('.md')}")
+    _publish(report, render_table(report), out_file)
 
 
 @bench_app.command("recall")
@@ -523,8 +519,7 @@ def bench_recall(
     from rich.progress import Progress
 
     from eval.bench_recall import RecallBenchPlan, render_table, run_recall_bench
-    from eval.provenance import provenance, write_report
-    from memory.atomic import atomic_write_bytes
+    from eval.provenance import provenance
     from memory.embedder import Embedder
 
     settings = _settings(config, None)
@@ -546,11 +541,7 @@ def bench_recall(
     report["provenance"] = provenance(
         model="all-MiniLM-L6-v2 (embedder)", data=settings.data_dir, judge="none"
     )
-    write_report(report, out_file)
-    table = render_table(report)
-    atomic_write_bytes(out_file.with_suffix(".md"), table.encode("utf-8"))
-    out.print(table, markup=False, highlight=False)
-    err.print(f"report written to {out_file} and {out_file.with_suffix('.md')}")
+    _publish(report, render_table(report), out_file)
 
 
 @eval_app.command("extraction")

@@ -51,7 +51,7 @@ def get_principal(
     record = rt.keys.authenticate(key)
     if record is None:
         raise Unauthorized("the API key is unknown or revoked")
-    return Principal(tenant=record.tenant, key_id=record.key_id)
+    return Principal(tenant=record.tenant)
 
 
 def get_agent(request: Request) -> ChatAgent:

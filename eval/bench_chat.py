@@ -4,7 +4,9 @@ One run, on one model, alternating the two measurements turn by turn so that mac
 alike: a full turn of the agent for a user with pending memories and a committed weight delta (recall,
 prompt with the recalled lines, generation under the delta, checkpoint), against bare generation of the
 same number of new tokens for the same question (no recall, no memory lines, no delta, no graph). Both
-are forced to generate exactly `new_tokens` tokens, so the ratio is the overhead of memory alone.
+are forced to generate exactly `new_tokens` tokens, so the ratio is the overhead of memory alone. The
+turn is measured as `ChatAgent.chat` runs it (the whole answer at once), and again streamed token by
+token as `ChatAgent.stream` runs it, which adds a streamer thread.
 Observation runs in the background after a turn; it is flushed between measurements so it never
 overlaps the next one.
 """
@@ -120,6 +122,7 @@ def _measure(rt: Runtime, plan: ChatBenchPlan, progress: Callable[[int, int], No
     forced = {"max_new_tokens": plan.new_tokens, "min_new_tokens": plan.new_tokens}
     bare_cfg = GenerationConfig(**forced, repetition_penalty=rt.settings.repetition_penalty)
     turn_s: list[float] = []
+    streamed_s: list[float] = []
     consolidated_s: list[float] = []
     bare_s: list[float] = []
     recall_s: list[float] = []
@@ -127,7 +130,8 @@ def _measure(rt: Runtime, plan: ChatBenchPlan, progress: Callable[[int, int], No
     recalled: list[int] = []
     for i in range(plan.turns + 1):  # pair 0 warms caches (delta, kernels) and is not counted
         question = QUESTIONS[i % len(QUESTIONS)]
-        order = ("turn", "consolidated", "bare")[i % 3 :] + ("turn", "consolidated", "bare")[: i % 3]
+        kinds = ("turn", "streamed", "consolidated", "bare")
+        order = kinds[i % 4 :] + kinds[: i % 4]
         for kind in order:
             if kind == "turn":
                 start = time.perf_counter()
@@ -140,6 +144,14 @@ def _measure(rt: Runtime, plan: ChatBenchPlan, progress: Callable[[int, int], No
                     recalled.append(len(result.recalled))
                     if result.completion_tokens < plan.new_tokens - 2:  # tokenisation of text may merge
                         log.warning("turn generated %d tokens", result.completion_tokens)
+            elif kind == "streamed":
+                start = time.perf_counter()
+                for _ in agent.stream(USER, question, f"bench-{uuid.uuid4().hex[:8]}", forced):
+                    pass
+                elapsed = time.perf_counter() - start
+                agent.flush()
+                if i:
+                    streamed_s.append(elapsed)
             elif kind == "consolidated":
                 start = time.perf_counter()
                 agent.chat(CONSOLIDATED, question, f"bench-{uuid.uuid4().hex[:8]}", forced)
@@ -159,13 +171,15 @@ def _measure(rt: Runtime, plan: ChatBenchPlan, progress: Callable[[int, int], No
         if progress is not None:
             progress(i, plan.turns)
     turn, bare = statistics.median(turn_s), statistics.median(bare_s)
-    consolidated = statistics.median(consolidated_s)
+    consolidated, streamed = statistics.median(consolidated_s), statistics.median(streamed_s)
     return {
         "plan": plan.__dict__,
         "median_turn_seconds": round(turn, 4),
         "median_consolidated_seconds": round(consolidated, 4),
         "median_bare_seconds": round(bare, 4),
         "ratio": round(turn / bare, 4),
+        "median_streamed_seconds": round(streamed, 4),
+        "streamed_ratio": round(streamed / bare, 4),
         "consolidated_ratio": round(consolidated / bare, 4),
         "median_recall_seconds": round(statistics.median(recall_s), 4),
         "median_prompt_tokens": statistics.median(prompt_tokens),
@@ -183,6 +197,8 @@ def render_table(report: dict[str, Any]) -> str:
         f"| median full turn (recall, memory lines, delta, graph), s | {report['median_turn_seconds']:.3f} |",
         f"| median bare generation of the same tokens, s | {report['median_bare_seconds']:.3f} |",
         f"| ratio (target ≤ 1.10) | {report['ratio']:.3f} |",
+        f"| median full turn streamed token by token, s | {report['median_streamed_seconds']:.3f} |",
+        f"| ratio, streamed | {report['streamed_ratio']:.3f} |",
         f"| median turn, same memories already in the weights (delta, nothing recalled), s "
         f"| {report['median_consolidated_seconds']:.3f} |",
         f"| ratio, consolidated user | {report['consolidated_ratio']:.3f} |",

@@ -303,13 +303,11 @@ class ObservationStore:
         """The user an observation belongs (or, if deleted, belonged) to; None for an id never stored.
 
         For routes that name a record without its user (as Mem0's do): the caller checks the owner is
-        within its tenant before reading the record as that user.
+        within its tenant before reading the record as that user. Read from the history alone, so the
+        record itself is fetched from chromadb once, by the read that follows.
         """
         validate_record_id(obs_id, "observation id")
-        got = self._col.get(ids=[obs_id], include=["metadatas"])  # type: ignore[list-item]
-        if got["ids"] and got["metadatas"]:
-            return str(got["metadatas"][0]["user_id"])
-        return self._history.owner(obs_id)
+        return self._history.owner(obs_id)  # indexed; every stored row has its creation entry
 
     def get(self, user_id: str, obs_id: str) -> Observation:
         """One observation of `user_id`; NotFound if absent or owned by someone else (indistinguishable)."""

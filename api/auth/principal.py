@@ -13,7 +13,6 @@ class Principal:
     """The tenant a request may act for; `tenant=None` is the local single-user setup (auth off)."""
 
     tenant: str | None
-    key_id: str | None = None
 
     def user(self, user_id: str) -> str:
         """The stored id of this tenant's `user_id` (validated; a bad id is a 422, never another tenant)."""

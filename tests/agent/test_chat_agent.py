@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from agent.prompts import build_messages
 from api.runtime import Runtime
 from memory.errors import InvalidInput
 from memory.observations import Polarity, Status
@@ -62,6 +63,24 @@ def test_turns_accumulate_in_the_thread(runtime: Runtime) -> None:
     history = agent.history(user, "t")
     assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
     assert agent.history(user, "other") == []
+
+
+def test_streamed_and_whole_turns_answer_alike(runtime: Runtime) -> None:
+    """`chat` generates without a streamer; `stream` token by token: same reply, same token counts."""
+    agent, lm = runtime.require_agent(), runtime.require_lm()
+    user = _user()
+    question = "Name three colours."
+    whole = agent.chat(user, question, "a", {"max_new_tokens": 12})
+    events = list(agent.stream(user, question, "b", {"max_new_tokens": 12}))
+    streamed = events[-1].result
+    assert streamed is not None and len(events) > 2  # tokens came one by one before the result
+    assert "".join(e.token for e in events[:-1] if e.token).strip() == streamed.reply == whole.reply
+    assert (whole.prompt_tokens, whole.completion_tokens) == (
+        streamed.prompt_tokens,
+        streamed.completion_tokens,
+    )
+    assert whole.prompt_tokens == lm.encode_chat(build_messages([], [], question)).shape[-1]
+    assert 0 < whole.completion_tokens <= 12
 
 
 @pytest.mark.parametrize(

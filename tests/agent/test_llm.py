@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
-from agent.llm import ChatLM, GenerationConfig
+from agent.llm import ChatLM, GenerationConfig, Usage
 
 pytestmark = pytest.mark.slow
 
@@ -32,6 +33,30 @@ def test_streaming_yields_the_same_text_as_generate(lm: ChatLM) -> None:
     pieces = list(lm.stream(MESSAGES, cfg))
     assert len(pieces) > 1  # really token by token, not one blob at the end
     assert "".join(pieces).strip() == lm.generate(MESSAGES, cfg)
+
+
+def test_streaming_counts_the_prompt_and_the_generated_tokens(lm: ChatLM) -> None:
+    usage = Usage()
+    text = "".join(lm.stream(MESSAGES, GenerationConfig(max_new_tokens=8, min_new_tokens=8), usage))
+    assert usage.prompt_tokens == lm.encode_chat(MESSAGES).shape[-1]
+    assert usage.completion_tokens == 8  # forced to exactly 8, none of them the end of sequence
+    assert lm.count_tokens(text) in range(6, 11)  # re-tokenizing the text may merge or split a token
+
+    ids = lm.encode_chat(MESSAGES)
+    with torch.inference_mode():  # left free, the model stops on its own: the end token is not counted
+        out = lm.model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=64,
+            do_sample=False,
+            repetition_penalty=GenerationConfig().repetition_penalty,
+            pad_token_id=lm.tokenizer.pad_token_id,
+        )
+    generated = out[0, ids.shape[-1] :].tolist()
+    ended = [t for t in generated if t not in {lm.tokenizer.eos_token_id, lm.tokenizer.pad_token_id}]
+    free = Usage()
+    "".join(lm.stream(MESSAGES, GenerationConfig(max_new_tokens=64), free))
+    assert free.completion_tokens == len(ended)
 
 
 def test_sampling_follows_the_seed(lm: ChatLM) -> None:
