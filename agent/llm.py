@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import TextIteratorStreamer
+from transformers import TextIteratorStreamer, TextStreamer
 
 from agent.model_loading import LoadedModel
 
@@ -45,10 +45,10 @@ class GenerationConfig:
 
 @dataclass
 class Usage:
-    """Token counts of one streamed generation, filled in by `ChatLM.stream` as it runs.
+    """Token counts of one generation, filled in by `ChatLM.generate` or `ChatLM.stream`.
 
-    Why the stream fills it: it already holds the prompt ids and sees every generated id, so counting there
-    costs nothing, where re-tokenizing the prompt and the reply afterwards cost two more tokenizer passes.
+    Why the generation fills it: it already holds the prompt ids and sees every generated id, so counting
+    there costs nothing, where re-tokenizing the prompt and the reply afterwards cost two tokenizer passes.
     """
 
     prompt_tokens: int = 0
@@ -67,6 +67,26 @@ class _CountingStreamer(TextIteratorStreamer):
         if not self.next_tokens_are_prompt:  # the first call carries the prompt, which the parent skips
             self.usage.completion_tokens += self._count(value.reshape(-1).tolist())
         super().put(value)
+
+
+class _TextCallback(TextStreamer):
+    """Hands each finished piece of the answer to a callback, in the generating thread itself.
+
+    Why not `stream`: its iterator needs a second thread and a queue between the model and the reader. A
+    caller that can take the pieces where they are made (a graph node writing to its stream) saves both.
+    """
+
+    def __init__(self, tokenizer: Any, on_text: Callable[[str], None]) -> None:
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self._on_text = on_text
+        self._started = False
+
+    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+        if not self._started:
+            text = text.lstrip()  # as `generate` strips the whole answer
+            self._started = bool(text)
+        if text:
+            self._on_text(text)
 
 
 class ChatLM:
@@ -107,15 +127,23 @@ class ChatLM:
         return kwargs
 
     def generate(
-        self, messages: Sequence[Message], cfg: GenerationConfig | None = None, usage: Usage | None = None
+        self,
+        messages: Sequence[Message],
+        cfg: GenerationConfig | None = None,
+        usage: Usage | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> str:
-        """The assistant's whole answer to `messages`; token counts go into `usage` when given."""
+        """The assistant's whole answer to `messages`. Token counts go into `usage` when given, and
+        `on_text` receives the answer piece by piece while it is generated, in this thread."""
         cfg = cfg or GenerationConfig()
         input_ids = self.encode_chat(messages)
+        kwargs = self._generate_kwargs(input_ids, cfg)
+        if on_text is not None:
+            kwargs["streamer"] = _TextCallback(self.tokenizer, on_text)
         with self._lock, torch.inference_mode():
             if cfg.seed is not None:
                 torch.manual_seed(cfg.seed)
-            out = self.model.generate(**self._generate_kwargs(input_ids, cfg))
+            out = self.model.generate(**kwargs)
         generated = out[0, input_ids.shape[1] :]
         if usage is not None:
             usage.prompt_tokens = int(input_ids.shape[-1])

@@ -59,6 +59,15 @@ def test_streaming_counts_the_prompt_and_the_generated_tokens(lm: ChatLM) -> Non
     assert free.completion_tokens == len(ended)
 
 
+def test_generate_hands_out_the_answer_piece_by_piece(lm: ChatLM) -> None:
+    pieces: list[str] = []
+    usage = Usage()
+    text = lm.generate(MESSAGES, GenerationConfig(max_new_tokens=16), usage, on_text=pieces.append)
+    assert len(pieces) > 1  # while generating, not one blob at the end
+    assert "".join(pieces).strip() == text == lm.generate(MESSAGES, GenerationConfig(max_new_tokens=16))
+    assert usage.prompt_tokens == lm.encode_chat(MESSAGES).shape[-1] and 0 < usage.completion_tokens <= 16
+
+
 def test_sampling_follows_the_seed(lm: ChatLM) -> None:
     a = lm.generate(MESSAGES, GenerationConfig(max_new_tokens=24, temperature=1.0, seed=1))
     b = lm.generate(MESSAGES, GenerationConfig(max_new_tokens=24, temperature=1.0, seed=1))
