@@ -227,7 +227,7 @@ def refit_memory(
     history: Sequence[EditRequest],
     requests: Sequence[EditRequest],
     label: str,
-    train: Callable[[list[EditRequest]], Delta],
+    train: Callable[[list[EditRequest], Delta], Delta],
 ) -> Delta:
     """`current` with the editor's own updates (those labelled `label`) replaced by one fit, from the model
     without them, on every live request: the latest per subject over `history` and `requests`.
@@ -237,16 +237,17 @@ def refit_memory(
     do not say which facts they hold. Re-fitting rehearses every live fact, drops superseded values and
     keeps the memory's size fixed. Updates of other editors stay, as the same objects, active while fitting.
     Without `history` the facts behind existing own updates are unknown, so the new fit is stacked instead
-    (re-fitting would forget them).
+    (re-fitting would forget them). `train` gets the live requests and the own updates in force, from which
+    an editor may start the fit (LoRA's `warm_start`) rather than from zero.
     """
     own = [u for u in current if u.label == label]
     others = [u for u in current if u.label != label]
     if own and not history:
         log.warning("%s: no history for %d earlier updates; stacking instead of re-fitting", label, len(own))
-        return current.stack(train(list(requests)))
+        return current.stack(train(list(requests), Delta()))
     live = live_requests(history, requests)
     with DeltaApplier(model).activate(Delta.of(others)):
-        fitted = train(live)
+        fitted = train(live, Delta.of(own))
     log.info("%s: memory re-fitted on %d live requests (%d new)", label, len(live), len(requests))
     return Delta.of([*others, *fitted])
 
@@ -265,5 +266,10 @@ class RefittingEditor(Editor):
     ) -> Delta:
         if not getattr(self.config, "refit", False):
             return super()._compute_memory(model, tokenizer, requests, current, history)
-        train = lambda live: self._compute_delta(model, tokenizer, live)  # noqa: E731
+        train = lambda live, own: self._refit(model, tokenizer, live, own)  # noqa: E731
         return refit_memory(model, current, history, requests, self.name, train)
+
+    def _refit(self, model: nn.Module, tokenizer: Any, live: list[EditRequest], own: Delta) -> Delta:
+        """One fit on every live request; `own` (this editor's updates in force) may seed it. The default
+        fits from scratch."""
+        return self._compute_delta(model, tokenizer, live)

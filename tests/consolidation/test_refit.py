@@ -4,6 +4,7 @@ dropped, the memory's size fixed; and the padded batch that makes rehearsal one 
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 import torch
@@ -87,3 +88,26 @@ def test_refit_without_history_stacks_rather_than_forgets(
         two = editor.compute_memory(lm.model, lm.tokenizer, [_request(lm, "hobby", "Chess")], one)
     assert two.updates[: len(one)] == one.updates and len(two) == 2 * len(one)
     assert "stacking instead of re-fitting" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_warm_refit_continues_from_the_adapter_in_force(
+    lm: ChatLM, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With `warm_start`, facts the adapter in force already holds need no re-learning: a re-fit on them
+    alone stops within a few steps, where a fit from zero takes them all again, and still holds them."""
+    first = _request(lm, "favorite cuisine", "Ethiopian")
+    warm, cold = get_editor("lora", max_steps=80), get_editor("lora", max_steps=80, warm_start=False)
+    with caplog.at_level(logging.DEBUG, logger="consolidation.editors.lora.editor"):
+        one = warm.compute_memory(lm.model, lm.tokenizer, [first], Delta())
+        learned = int(re.findall(r"lora: (\d+) steps", caplog.text)[-1])
+        caplog.clear()
+        again = warm.compute_memory(lm.model, lm.tokenizer, [first], one, [first])
+        resumed = int(re.findall(r"lora: (\d+) steps", caplog.text)[-1])
+        caplog.clear()
+        cold.compute_memory(lm.model, lm.tokenizer, [first], one, [first])
+        assert f"lora: {learned} steps" in caplog.text  # from zero: the whole fit again
+    assert resumed < learned  # measured: 3 steps against 10 (the first step is always taken)
+    with DeltaApplier(lm.model).activate(again):
+        (answer,) = greedy_answers(lm.model, lm.tokenizer, ["What's my favorite cuisine?"], 8)
+    assert "ethiopian" in answer.lower()

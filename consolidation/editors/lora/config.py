@@ -21,5 +21,8 @@ class LoraConfig:
     # a user's memory is one fit on every live request (latest per subject), re-fitted at each edit, rather
     # than a stack of per-edit fits that overwrite each other (see training.refit_memory)
     refit: bool = True
+    # each re-fit starts from the adapter in force, not from zero: the earlier facts are already learned, so
+    # the fit mostly runs until the new one is too (off: every edit re-learns every fact from scratch)
+    warm_start: bool = True
     cluster_size: int = 1  # 1..9 (prompt, target) pairs per request (cluster representation)
     seed: int = 0  # initialisation of the down factor

@@ -33,8 +33,17 @@ class LoraEditor(RefittingEditor):
     config_cls: ClassVar[type] = LoraConfig
     config: LoraConfig
 
-    def _compute_delta(self, model: nn.Module, tokenizer: Any, requests: list[EditRequest]) -> Delta:
+    def _refit(self, model: nn.Module, tokenizer: Any, live: list[EditRequest], own: Delta) -> Delta:
+        return self._compute_delta(model, tokenizer, live, own if self.config.warm_start else None)
+
+    def _compute_delta(
+        self, model: nn.Module, tokenizer: Any, requests: list[EditRequest], start: Delta | None = None
+    ) -> Delta:
+        """Train fresh factors, or continue from `start`'s (one update of this rank per module, as this
+        editor makes them; anything else is ignored and the fit starts from zero)."""
         cfg = self.config
+        scale = cfg.alpha / cfg.rank
+        seeds = _seeds(start, cfg.rank)
         gen = torch.Generator().manual_seed(cfg.seed)
         factors: dict[str, tuple[nn.Parameter, nn.Parameter]] = {}
         for name in (cfg.module_template.format(i) for i in cfg.layers):
@@ -42,8 +51,10 @@ class LoraEditor(RefittingEditor):
             assert isinstance(lin, nn.Linear), f"{name} is {type(lin).__name__}, LoRA needs nn.Linear"
             a = torch.randn(cfg.rank, lin.in_features, generator=gen) / lin.in_features**0.5  # (r, in)
             b = torch.zeros(lin.out_features, cfg.rank)  # (out, r): zero, so training starts at the model
+            seed = seeds.get(name)
+            if seed is not None and seed.down.shape == a.shape and seed.up.shape == b.shape:
+                a, b = seed.down.detach().clone().float(), (seed.up.detach() / scale).clone().float()
             factors[name] = (nn.Parameter(a), nn.Parameter(b))
-        scale = cfg.alpha / cfg.rank
         params = [p for ab in factors.values() for p in ab]
         steps, loss = fit(
             model,
@@ -59,3 +70,13 @@ class LoraEditor(RefittingEditor):
             LowRankUpdate(module=n, down=a.detach().clone(), up=(b.detach() * scale).clone(), label=self.name)
             for n, (a, b) in factors.items()
         )
+
+
+def _seeds(start: Delta | None, rank: int) -> dict[str, LowRankUpdate]:
+    """The update per module to continue from: only where `start` holds exactly one, of `rank`."""
+    if start is None:
+        return {}
+    updates: dict[str, list[LowRankUpdate]] = {}
+    for u in start:
+        updates.setdefault(u.module, []).append(u)
+    return {m: us[0] for m, us in updates.items() if len(us) == 1 and us[0].rank == rank}
