@@ -97,7 +97,7 @@ def test_a_warm_refit_continues_from_the_adapter_in_force(
     """With `warm_start`, facts the adapter in force already holds need no re-learning: a re-fit on them
     alone stops within a few steps, where a fit from zero takes them all again, and still holds them."""
     first = _request(lm, "favorite cuisine", "Ethiopian")
-    warm, cold = get_editor("lora", max_steps=80), get_editor("lora", max_steps=80, warm_start=False)
+    warm, cold = get_editor("lora", max_steps=80, warm_start=True), get_editor("lora", max_steps=80)
     with caplog.at_level(logging.DEBUG, logger="consolidation.editors.lora.editor"):
         one = warm.compute_memory(lm.model, lm.tokenizer, [first], Delta())
         learned = int(re.findall(r"lora: (\d+) steps", caplog.text)[-1])
