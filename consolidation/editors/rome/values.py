@@ -10,6 +10,7 @@ instead; the two agree (tested). Gradients go to δ alone via `torch.autograd.gr
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -116,6 +117,15 @@ def _record_layer_inputs(
             handle.remove()
 
 
+CACHE_KWARGS = ("cache", "past_key_values")  # what a decoder block calls its KV cache, newest name first
+
+
+def cache_kwarg(model: Any) -> str:
+    """The name `model.forward` takes its KV cache by (`cache` since transformers 5.2x)."""
+    params = inspect.signature(model.forward).parameters
+    return next((n for n in CACHE_KWARGS if n in params), CACHE_KWARGS[-1])
+
+
 class _FrozenPrefix:
     """Stands in for the KV cache while replaying: every layer's keys and values of the tokens before the
     subject (which δ cannot reach, attention being causal) go in front of the new ones. It stores nothing,
@@ -206,26 +216,30 @@ class _Forward:
         head, tail, full_mask, head_pos, tail_pos = _split_at_subject(self.ids, self.mask, subject_index)
         device = self.ids.device
         width_head = head.shape[1]
-        cache = self.model(
+        arg = cache_kwarg(self.model)
+        out = self.model(
             input_ids=head.to(device),
             attention_mask=full_mask[:, :width_head].to(device),
             position_ids=head_pos.to(device),
             use_cache=True,
-        ).past_key_values
+        )
+        cache = getattr(out, "cache", None) or out.past_key_values
         keys = [layer.keys for layer in cache.layers]  # update() concatenates: these stay the heads' own
         values = [layer.values for layer in cache.layers]
         self._logits = self._record(
             input_ids=tail.to(device),
             attention_mask=full_mask.to(device),
             position_ids=tail_pos.to(device),
-            past_key_values=cache,
             use_cache=True,
+            **{arg: cache},
         )
         frozen = _FrozenPrefix(keys, values)
         for _, kwargs in self.records:
-            if "past_key_values" not in kwargs:
-                raise RuntimeError("decoder blocks do not take past_key_values; set reuse_prefix=False")
-            kwargs["past_key_values"] = frozen
+            # transformers 5.2x names a block's cache argument `cache`; earlier releases `past_key_values`
+            name = next((n for n in CACHE_KWARGS if n in kwargs), None)
+            if name is None:
+                raise RuntimeError(f"decoder blocks take none of {CACHE_KWARGS}; set reuse_prefix=False")
+            kwargs[name] = frozen
         self.offset = subject_index.clone()
         self.subject_index = torch.zeros_like(subject_index)
 
