@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.imprint-installed
 DATA_DIR ?= ../shared/data
 
-.PHONY: install demo test lint typecheck eval-extraction eval-judge bench-edit bench-edit-lora-ftm bench-drift bench-rome-layers bench-chat bench-recall clean
+.PHONY: install demo test lint typecheck eval-extraction eval-judge eval-upqa eval-upqa-cluster9 eval-prefeval eval-stability bench-edit bench-edit-lora-ftm bench-drift bench-rome-layers bench-chat bench-recall clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -64,3 +64,25 @@ bench-chat: $(STAMP)
 
 bench-recall: $(STAMP)
 	$(VENV)/bin/imprint bench recall --observations 100000 --users 1000 --out results/bench_recall.json
+
+# The evaluation harness (docs/results.md#evaluation-harness-imprint-eval). Each run writes items.jsonl, summary.md,
+# summary.json and PNGs into its folder and resumes there when interrupted; LIMIT=N evaluates the first N items.
+METHODS ?= none,prompt,rag,edit:rome,edit:lora,edit:ftm,hybrid
+LIMIT_ARG = $(if $(LIMIT),--limit $(LIMIT))
+
+eval-upqa: $(STAMP)
+	$(VENV)/bin/imprint eval upqa --data $(DATA_DIR)/upqa/UPQA/balanced_subset_200.json --methods $(METHODS) \
+	  $(LIMIT_ARG) --out results/eval/upqa_200
+
+eval-upqa-cluster9: $(STAMP)
+	$(VENV)/bin/imprint eval upqa --data $(DATA_DIR)/upqa/UPQA/balanced_subset_200_cluster9.json --cluster-size 3 \
+	  --methods $(METHODS) $(LIMIT_ARG) --out results/eval/upqa_200_cluster9
+
+eval-prefeval: $(STAMP)
+	$(VENV)/bin/imprint eval prefeval --data-dir $(DATA_DIR)/prefeval --turns 0,4,10 \
+	  --methods none,prompt,rag,edit:rome,hybrid $(LIMIT_ARG) --out results/eval/prefeval
+
+eval-stability: $(STAMP)
+	$(VENV)/bin/imprint eval stability --editors rome --data $(DATA_DIR)/upqa/UPQA/UPQA_800.json --edits 300 \
+	  --every 30 --out results/eval/stability_rome
+	$(VENV)/bin/imprint eval stability --editors lora --edits 100 --every 10 --out results/eval/stability_lora

@@ -6,19 +6,19 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from api.cli_common import ConfigOpt, StateOpt, csv_list, fail, publish, settings_for
 from api.console import err, memories_table, out, setup_logging
-from api.settings import Settings
+from api.eval_cli import eval_app
 from memory.errors import MemoryError_
 from memory.observations import Status
 
 log = logging.getLogger(__name__)
 
 app = typer.Typer(help="imprint: a conversational agent whose memory learns.", no_args_is_help=True)
-eval_app = typer.Typer(help="Measure imprint's components on the data directory.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 bench_app = typer.Typer(
     help="Time and score imprint's components on the default model.", no_args_is_help=True
@@ -26,30 +26,6 @@ bench_app = typer.Typer(
 app.add_typer(bench_app, name="bench")
 keys_app = typer.Typer(help="API keys: one tenant per key, stored hashed.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file (IMPRINT_CONFIG).")]
-StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="State directory (IMPRINT_STATE_DIR).")]
-
-
-def _settings(config: Path | None, state_dir: Path | None = None) -> Settings:
-    overrides = {"state_dir": state_dir} if state_dir else {}
-    return Settings.load(config_file=config, **overrides)
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/bold red] {message}")
-    return typer.Exit(code=2)
-
-
-def _publish(report: dict[str, Any], table: str, out_file: Path) -> None:
-    """Write a benchmark's JSON report and its markdown table beside it, and print the table."""
-    from eval.provenance import write_report
-    from memory.atomic import atomic_write_bytes
-
-    write_report(report, out_file)
-    atomic_write_bytes(out_file.with_suffix(".md"), table.encode("utf-8"))
-    out.print(table, markup=False, highlight=False)
-    err.print(f"report written to {out_file} and {out_file.with_suffix('.md')}")
 
 
 @app.callback()
@@ -69,7 +45,7 @@ def chat(
     """Chat with imprint. Interactive on a terminal; one turn per line when input is piped."""
     from api.runtime import build_runtime
 
-    runtime = build_runtime(_settings(config, state_dir))
+    runtime = build_runtime(settings_for(config, state_dir))
     agent = runtime.require_agent()
     interactive = sys.stdin.isatty()
     try:
@@ -92,7 +68,7 @@ def chat(
                     out.print(event.token, end="", markup=False)
             out.print()
     except MemoryError_ as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         runtime.close()
 
@@ -107,11 +83,11 @@ def memories(
     """Show what imprint has observed about a user."""
     from api.runtime import build_runtime
 
-    runtime = build_runtime(_settings(config, state_dir), with_model=False)
+    runtime = build_runtime(settings_for(config, state_dir), with_model=False)
     try:
         out.print(memories_table(user, runtime.store.list(user, status=status)))
     except MemoryError_ as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         runtime.close()
 
@@ -123,7 +99,7 @@ def demo(config: ConfigOpt = None, state_dir: StateOpt = None) -> None:
     from api.runtime import build_runtime
 
     err.print("loading the bundled model and embedder (the first run converts the model, ~30 s)...")
-    runtime = build_runtime(_settings(config, state_dir))
+    runtime = build_runtime(settings_for(config, state_dir))
     try:
         run_demo(runtime)
     finally:
@@ -142,7 +118,7 @@ def serve(
 
     from api.app import create_app
 
-    settings = _settings(config, state_dir)
+    settings = settings_for(config, state_dir)
     uvicorn.run(
         create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info"
     )
@@ -158,12 +134,12 @@ def keys_create(
     """Create a key and print it (shown this once: only its hash is stored)."""
     from api.auth import KeyStore
 
-    settings = _settings(config, state_dir)
+    settings = settings_for(config, state_dir)
     store = KeyStore(settings.keys_path)
     try:
         key, record = store.create(tenant, label)
     except MemoryError_ as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         store.close()
     out.print(key, markup=False, highlight=False)
@@ -176,7 +152,7 @@ def keys_list(config: ConfigOpt = None, state_dir: StateOpt = None) -> None:
     from api.auth import KeyStore
     from api.console import keys_table
 
-    store = KeyStore(_settings(config, state_dir).keys_path)
+    store = KeyStore(settings_for(config, state_dir).keys_path)
     try:
         out.print(keys_table(store.list()))
     finally:
@@ -192,11 +168,11 @@ def keys_revoke(
     """Stop accepting a key (its record stays for audit)."""
     from api.auth import KeyStore
 
-    store = KeyStore(_settings(config, state_dir).keys_path)
+    store = KeyStore(settings_for(config, state_dir).keys_path)
     try:
         record = store.revoke(key_id)
     except MemoryError_ as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         store.close()
     err.print(f"key {record.key_id} of tenant {record.tenant} revoked")
@@ -223,13 +199,13 @@ def consolidate(
     from api.runtime import build_runtime
 
     if (user is None) == (not all_users):
-        raise _fail("give exactly one of --user U and --all")
-    runtime = build_runtime(_settings(config, state_dir))
+        raise fail("give exactly one of --user U and --all")
+    runtime = build_runtime(settings_for(config, state_dir))
     try:
         try:
             service = runtime.require_consolidation()
         except RuntimeError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         users = service.due_users() if all_users else [user or ""]
         if not users:
             err.print("no user has pending observations: nothing to consolidate")
@@ -238,7 +214,7 @@ def consolidate(
             try:
                 run = service.run_now(name, progress=_progress_printer(name))
             except MemoryError_ as exc:
-                raise _fail(str(exc)) from None
+                raise fail(str(exc)) from None
             out.print(run_table(run.to_dict()))
             failed = failed or run.status != "done"
         if failed:
@@ -273,9 +249,9 @@ def edit(
     from memory.embedder import Embedder
     from memory.weights.weight_memory import WeightMemory
 
-    settings = _settings(config, state_dir)
+    settings = settings_for(config, state_dir)
     if settings.data_dir is None:
-        raise _fail("no data directory: set IMPRINT_DATA_DIR to the folder with nq_open/ (locality prompts)")
+        raise fail("no data directory: set IMPRINT_DATA_DIR to the folder with nq_open/ (locality prompts)")
     try:
         records = load_upqa(data, limit)
         pairs = overrides or []
@@ -284,7 +260,7 @@ def edit(
             raise TypeError(f"--set {unclaimed}: {editor} has no such field")
         chosen = editor_for(editor, cluster_size, settings.data_dir, settings.cache_dir, pairs)
     except (MemoryError_, KeyError, TypeError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     loaded = load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
     weights = WeightMemory(settings.weights_path, loaded.model)
     try:
@@ -299,7 +275,7 @@ def edit(
             neutral_prompts(settings.data_dir, n=neutral),
         )
     except MemoryError_ as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         weights.close()
     report["provenance"] = provenance(model=settings.model, data=data.resolve(), judge="TargetJudge")
@@ -326,17 +302,17 @@ def drift(
     from memory.embedder import Embedder
     from memory.weights.weight_memory import WeightMemory
 
-    settings = _settings(config, state_dir)
+    settings = settings_for(config, state_dir)
     if settings.data_dir is None:
-        raise _fail("no data directory: set IMPRINT_DATA_DIR to the folder with boolq/, nq_open/, wikitext/")
+        raise fail("no data directory: set IMPRINT_DATA_DIR to the folder with boolq/, nq_open/, wikitext/")
     try:
         cfg = DriftConfig(
             data_dir=settings.data_dir,
             cache_dir=settings.cache_dir / "drift",
-            probes=tuple(_csv(probes, str, "--probes")),
+            probes=tuple(csv_list(probes, str, "--probes")),
         )
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     loaded = load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
     weights = WeightMemory(settings.weights_path, loaded.model)
     try:
@@ -347,7 +323,7 @@ def drift(
         earlier = retention_items([r for info in lineage for r in info.requests], [])
         report = guard.check(weights.delta(user), parent, earlier)
     except MemoryError_ as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         weights.close()
     data = {"user": user, "version": head, **report.to_dict()}
@@ -357,16 +333,6 @@ def drift(
     err.print(f"report written to {out_file}")
     if not report.passed:
         raise typer.Exit(code=1)
-
-
-def _csv(value: str, kind: Callable[[str], Any], what: str) -> list[Any]:
-    try:
-        items = [kind(v.strip()) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise _fail(f"{what}: expected a comma-separated list, got {value!r}") from None
-    if not items:
-        raise _fail(f"{what}: give at least one value")
-    return items
 
 
 @bench_app.command("edit")
@@ -392,25 +358,25 @@ def bench_edit(
     from eval.provenance import provenance
     from memory.embedder import Embedder
 
-    settings = _settings(config, None)
+    settings = settings_for(config, None)
     if settings.data_dir is None:
-        raise _fail("no data directory: set IMPRINT_DATA_DIR to the folder with upqa/ and nq_open/")
-    names = _csv(editors, str, "--editors")
+        raise fail("no data directory: set IMPRINT_DATA_DIR to the folder with upqa/ and nq_open/")
+    names = csv_list(editors, str, "--editors")
     unknown = [n for n in names if n not in available_editors()]
     if unknown:
-        raise _fail(f"unknown editors {unknown}; known editors: {available_editors()}")
-    sizes = _csv(cluster_sizes, int, "--cluster-sizes")
+        raise fail(f"unknown editors {unknown}; known editors: {available_editors()}")
+    sizes = csv_list(cluster_sizes, int, "--cluster-sizes")
     if any(not 1 <= s <= 9 for s in sizes):
-        raise _fail(f"--cluster-sizes must lie in 1..9, got {sizes}")
+        raise fail(f"--cluster-sizes must lie in 1..9, got {sizes}")
     pairs = overrides or []
     unclaimed = unclaimed_overrides(names, pairs)
     if unclaimed:
-        raise _fail(f"--set {unclaimed}: no field of that name in the configs of {names}")
+        raise fail(f"--set {unclaimed}: no field of that name in the configs of {names}")
     try:  # parse before the model loads: a typo costs no time
         for name in names:
             editor_for(name, sizes[0], settings.data_dir, settings.cache_dir, pairs)
     except (ValueError, TypeError) as exc:
-        raise _fail(f"--set: {exc}") from None
+        raise fail(f"--set: {exc}") from None
     loaded = load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
     judge = TargetJudge(Embedder())
     try:
@@ -424,9 +390,9 @@ def bench_edit(
             settings.cache_dir,
         )
     except (MemoryError_, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     report["provenance"] = provenance(model=settings.model, data=settings.data_dir, judge="TargetJudge")
-    _publish(report, render_table(report["rows"]), out_file)
+    publish(report, render_table(report["rows"]), out_file)
 
 
 @bench_app.command("drift")
@@ -454,15 +420,15 @@ def bench_drift(
     from memory.embedder import Embedder
     from memory.weights.weight_memory import WeightMemory
 
-    settings = _settings(config, None)
+    settings = settings_for(config, None)
     if settings.data_dir is None:
-        raise _fail("no data directory: set IMPRINT_DATA_DIR to the folder with upqa/, boolq/, nq_open/")
+        raise fail("no data directory: set IMPRINT_DATA_DIR to the folder with upqa/, boolq/, nq_open/")
     path = data or settings.data_dir / PLAIN
     try:
         records = load_upqa(path, edits)
         chosen = editor_for(editor, 1, settings.data_dir, settings.cache_dir)
     except (MemoryError_, KeyError, TypeError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     loaded = load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
     judge = TargetJudge(Embedder())
     cfg = DriftConfig(data_dir=settings.data_dir, cache_dir=settings.cache_dir / "drift")
@@ -474,11 +440,11 @@ def bench_drift(
                 loaded.model, loaded.tokenizer, weights, BENCH_USER, chosen, records, guard, every
             )
         except (MemoryError_, FileNotFoundError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         finally:
             weights.close()
     result["provenance"] = provenance(model=settings.model, data=path.resolve(), judge="TargetJudge")
-    _publish(result, markdown(result), out_file)
+    publish(result, markdown(result), out_file)
 
 
 @bench_app.command("chat")
@@ -496,15 +462,15 @@ def bench_chat(
     from eval.bench_chat import ChatBenchPlan, render_table, run_chat_bench
     from eval.provenance import provenance
 
-    settings = _settings(config, None)
+    settings = settings_for(config, None)
     if settings.data_dir is None:
-        raise _fail("no data directory: set IMPRINT_DATA_DIR (UPQA preferences and ROME statistics)")
+        raise fail("no data directory: set IMPRINT_DATA_DIR (UPQA preferences and ROME statistics)")
     plan = ChatBenchPlan(turns=turns, new_tokens=new_tokens, memories=memories, edits=edits)
     with Progress(console=err) as bar:
         task = bar.add_task("turn vs bare", total=turns + 1)
         report = run_chat_bench(settings, plan, lambda i, n: bar.update(task, completed=i + 1))
     report["provenance"] = provenance(model=settings.model, data=settings.data_dir, judge="none")
-    _publish(report, render_table(report), out_file)
+    publish(report, render_table(report), out_file)
 
 
 @bench_app.command("recall")
@@ -522,9 +488,9 @@ def bench_recall(
     from eval.provenance import provenance
     from memory.embedder import Embedder
 
-    settings = _settings(config, None)
+    settings = settings_for(config, None)
     if settings.data_dir is None:
-        raise _fail("no data directory: set IMPRINT_DATA_DIR (the UPQA files supply the texts)")
+        raise fail("no data directory: set IMPRINT_DATA_DIR (the UPQA files supply the texts)")
     plan = RecallBenchPlan(observations=observations, users=users, queries=queries)
     embedder = Embedder(settings.embedder_path, device=settings.device)
     with Progress(console=err) as bar:
@@ -537,67 +503,11 @@ def bench_recall(
                 settings.data_dir, embedder, plan, lambda k, i, n: bar.update(tasks[k], completed=i)
             )
         except FileNotFoundError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     report["provenance"] = provenance(
         model="all-MiniLM-L6-v2 (embedder)", data=settings.data_dir, judge="none"
     )
-    _publish(report, render_table(report), out_file)
-
-
-@eval_app.command("extraction")
-def eval_extraction(
-    prefeval_dir: Annotated[
-        Path, typer.Option("--prefeval-dir", help="PrefEval folder (has implicit_preference/).")
-    ],
-    out_file: Annotated[Path, typer.Option("--out", help="Where to write the JSON report.")],
-    limit: Annotated[
-        int | None, typer.Option("--limit", help="Only the first N conversations per file.")
-    ] = None,
-) -> None:
-    """Recall of implicit preferences on PrefEval persona conversations; false positives on filler turns."""
-    from eval.extraction import evaluate_extraction
-    from eval.provenance import provenance, write_report
-    from memory.embedder import Embedder
-    from memory.extraction import CueExtractor
-
-    if not (prefeval_dir / "implicit_preference" / "persona-driven").is_dir():
-        raise _fail(
-            f"{prefeval_dir} has no implicit_preference/persona-driven/ folder; pass PrefEval's folder"
-        )
-    embedder = Embedder()
-    report = evaluate_extraction(CueExtractor(embedder), embedder, prefeval_dir, limit=limit)
-    report["provenance"] = provenance(
-        data=prefeval_dir.resolve(), embedder=embedder.model_path, matcher="MiniLM cosine >= match_threshold"
-    )
-    write_report(report, out_file)
-    out.print_json(data={k: v for k, v in report.items() if not isinstance(v, list | dict)})
-    err.print(f"report written to {out_file}")
-
-
-@eval_app.command("judge")
-def eval_judge(
-    labels: Annotated[Path, typer.Option("--labels", help="Hand-labelled answers, JSON lines.")],
-    out_file: Annotated[Path, typer.Option("--out", help="Where to write the JSON report.")],
-    folds: Annotated[int, typer.Option("--folds", min=2, help="Folds for cross-validated agreement.")] = 5,
-) -> None:
-    """Calibrate the target judge's embedding threshold on hand labels; report its agreement."""
-    from consolidation.judge import TargetJudge
-    from eval.judge_agreement import agreement_report, load_labels
-    from eval.provenance import provenance, write_report
-    from memory.embedder import Embedder
-
-    try:
-        items = load_labels(labels)
-    except MemoryError_ as exc:
-        raise _fail(str(exc)) from None
-    embedder = Embedder()
-    report = agreement_report(TargetJudge(embedder), items, folds=folds)
-    report["provenance"] = provenance(
-        data=labels.resolve(), embedder=embedder.model_path, judge="TargetJudge"
-    )
-    write_report(report, out_file)
-    out.print_json(data={k: v for k, v in report.items() if not isinstance(v, list | dict)})
-    err.print(f"report written to {out_file}")
+    publish(report, render_table(report), out_file)
 
 
 def main() -> None:

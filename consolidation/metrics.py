@@ -65,8 +65,12 @@ def greedy_answers(
     max_new_tokens: int = 24,
     batch_size: int = 16,
     render: Render | None = None,
+    repetition_penalty: float = 1.0,
 ) -> list[str]:
-    """Greedy chat answers to `questions`, batched; `render` builds each prompt (default: bare chat)."""
+    """Greedy chat answers to `questions`, batched; `render` builds each prompt (default: bare chat).
+
+    `repetition_penalty` above 1 decodes as the agent does (`GenerationConfig`); the edit metrics keep 1.0,
+    the plain greedy answer."""
     out: list[str] = []
     for start in range(0, len(questions), batch_size):
         enc = _chat_batch(tokenizer, questions[start : start + batch_size], render)
@@ -77,6 +81,7 @@ def greedy_answers(
             temperature=None,
             top_p=None,
             top_k=None,
+            repetition_penalty=repetition_penalty,
             pad_token_id=tokenizer.pad_token_id,
         )
         prompt_len = enc["input_ids"].shape[1]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from consolidation.editors.base import EditRequest
-from consolidation.metrics import ProbeItem
+from consolidation.metrics import ProbeItem, Render
 from memory.errors import InvalidInput
 
 REQUIRED = ("question", "attribute_type", "target")
@@ -37,6 +37,8 @@ class UpqaRecord:
     questions: tuple[str, ...]  # all phrasings, canonical last
     subjects: tuple[str, ...]
     targets: tuple[str, ...]
+    statement: str | None = None  # `input_attribute`: how the user said it ("I like to dance at the club.")
+    product_question: str | None = None  # `product_recommendation_question`
 
 
 def load_upqa(path: Path, limit: int | None = None) -> list[UpqaRecord]:
@@ -64,6 +66,8 @@ def load_upqa(path: Path, limit: int | None = None) -> list[UpqaRecord]:
                 questions=tuple(qs),
                 subjects=tuple(subs),
                 targets=tuple(tgts),
+                statement=rec.get("input_attribute") or None,
+                product_question=rec.get("product_recommendation_question") or None,
             )
         )
     return out
@@ -77,12 +81,17 @@ def chat_prompt(tokenizer: Any, question: str) -> str:
     return text
 
 
-def edit_request(record: UpqaRecord, tokenizer: Any) -> EditRequest:
-    """The record as an edit: chat-form question, subject = attribute type, synonyms from a cluster record."""
+def edit_request(record: UpqaRecord, tokenizer: Any, render: Render | None = None) -> EditRequest:
+    """The record as an edit: chat-form question, subject = attribute type, synonyms from a cluster record.
+
+    `render` builds the prompt from a question (default: the question as the only chat turn); the method
+    comparison renders it the way the agent asks, system prompt included, so edits meet their questions in
+    the form they are later asked in."""
     subject = record.subject
-    prompt = chat_prompt(tokenizer, record.question)
+    render = render or (lambda question: chat_prompt(tokenizer, question))
+    prompt = render(record.question)
     if subject not in prompt:  # case differs ("Hobby" vs "hobby"): use the prompt's own spelling
-        start = prompt.lower().find(subject.lower())
+        start = prompt.lower().rfind(subject.lower())  # the question's, not an earlier system prompt's
         if start < 0:
             raise InvalidInput(
                 f"record {record.index}: subject {subject!r} not in question {record.question!r}"
@@ -92,7 +101,7 @@ def edit_request(record: UpqaRecord, tokenizer: Any) -> EditRequest:
         prompt=prompt,
         subject=subject,
         target=record.target,
-        paraphrases=[chat_prompt(tokenizer, q) for q in record.questions[:-1]],
+        paraphrases=[render(q) for q in record.questions[:-1]],
         subject_synonyms=list(record.subjects[:-1]),
         target_synonyms=list(record.targets[:-1]),
     )

@@ -1,0 +1,384 @@
+"""`imprint eval ...`: measurements on the data directory that write results files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from api.cli_common import ConfigOpt, csv_list, fail, settings_for
+from api.console import err, out
+from api.settings import Settings
+from memory.errors import MemoryError_
+
+if TYPE_CHECKING:  # the heavy modules load inside the commands, so `imprint --help` stays fast
+    from consolidation.editors.base import Editor
+    from consolidation.judge import TargetJudge
+    from eval.itemlog import ItemLog
+    from eval.methods import Method
+    from eval.preference_judge import PreferenceJudge
+    from eval.workspace import Workspace
+
+eval_app = typer.Typer(help="Measure imprint's components on the data directory.", no_args_is_help=True)
+
+
+@eval_app.command("extraction")
+def eval_extraction(
+    prefeval_dir: Annotated[
+        Path, typer.Option("--prefeval-dir", help="PrefEval folder (has implicit_preference/).")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the JSON report.")],
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Only the first N conversations per file.")
+    ] = None,
+) -> None:
+    """Recall of implicit preferences on PrefEval persona conversations; false positives on filler turns."""
+    from eval.extraction import evaluate_extraction
+    from eval.provenance import provenance, write_report
+    from memory.embedder import Embedder
+    from memory.extraction import CueExtractor
+
+    if not (prefeval_dir / "implicit_preference" / "persona-driven").is_dir():
+        raise fail(
+            f"{prefeval_dir} has no implicit_preference/persona-driven/ folder; pass PrefEval's folder"
+        )
+    embedder = Embedder()
+    report = evaluate_extraction(CueExtractor(embedder), embedder, prefeval_dir, limit=limit)
+    report["provenance"] = provenance(
+        data=prefeval_dir.resolve(), embedder=embedder.model_path, matcher="MiniLM cosine >= match_threshold"
+    )
+    write_report(report, out_file)
+    out.print_json(data={k: v for k, v in report.items() if not isinstance(v, list | dict)})
+    err.print(f"report written to {out_file}")
+
+
+@eval_app.command("judge")
+def eval_judge(
+    labels: Annotated[Path, typer.Option("--labels", help="Hand-labelled answers, JSON lines.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the JSON report.")],
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Folds for cross-validated agreement.")] = 5,
+) -> None:
+    """Calibrate the target judge's embedding threshold on hand labels; report its agreement."""
+    from consolidation.judge import TargetJudge
+    from eval.judge_agreement import agreement_report, load_labels
+    from eval.provenance import provenance, write_report
+    from memory.embedder import Embedder
+
+    try:
+        items = load_labels(labels)
+    except MemoryError_ as exc:
+        raise fail(str(exc)) from None
+    embedder = Embedder()
+    report = agreement_report(TargetJudge(embedder), items, folds=folds)
+    report["provenance"] = provenance(
+        data=labels.resolve(), embedder=embedder.model_path, judge="TargetJudge"
+    )
+    write_report(report, out_file)
+    out.print_json(data={k: v for k, v in report.items() if not isinstance(v, list | dict)})
+    err.print(f"report written to {out_file}")
+
+
+def _methods(text: str, settings: Settings) -> list[Method]:
+    from consolidation.editors import available_editors
+    from eval.methods import parse_methods
+
+    try:
+        return parse_methods(text, settings.consolidation_editor, available_editors())
+    except ValueError as exc:
+        raise fail(f"--methods: {exc}") from None
+
+
+def _editors(methods: list[Method], cluster_size: int, settings: Settings) -> dict[str, Editor]:
+    """One editor per editor the methods name; a data directory is needed for their statistics."""
+    from consolidation.editors import editor_for
+
+    names = sorted({m.editor for m in methods if m.editor})
+    if names and settings.data_dir is None:
+        raise fail("edit methods need a data directory (ROME's statistics): set IMPRINT_DATA_DIR")
+    return {n: editor_for(n, cluster_size, settings.data_dir or Path(), settings.cache_dir) for n in names}
+
+
+def _open(out_dir: Path, fixed: dict[str, Any], log_name: str = "items.jsonl") -> ItemLog:
+    from eval.itemlog import ItemLog
+    from eval.run_dir import open_run
+
+    try:
+        open_run(out_dir, fixed)
+        return ItemLog(out_dir / log_name)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+@eval_app.command("upqa")
+def eval_upqa(
+    data: Annotated[Path, typer.Option("--data", help="UPQA-format JSON (plain or cluster9).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Results folder; a rerun into it resumes.")],
+    methods: Annotated[
+        str,
+        typer.Option(
+            "--methods", help="Comma-separated: none,prompt,rag,edit:rome,edit:lora,edit:ftm,hybrid"
+        ),
+    ] = "none,prompt,rag,edit:rome,hybrid",
+    cluster_size: Annotated[int, typer.Option("--cluster-size", min=1, max=9)] = 1,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N records.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Torch seed (decoding is greedy; editors sample).")] = 0,
+    config: ConfigOpt = None,
+) -> None:
+    """Efficacy, paraphrase, implicit and product-recommendation accuracy per method on UPQA records."""
+    import torch
+    from tqdm import tqdm
+
+    from eval.provenance import provenance
+    from eval.upqa import load_upqa
+    from eval.upqa_eval import UpqaPlan, publish_upqa, run_upqa
+
+    settings = settings_for(config)
+    chosen = _methods(methods, settings)
+    try:
+        records = load_upqa(data, limit)
+        editors = _editors(chosen, cluster_size, settings)
+    except (MemoryError_, ValueError, TypeError) as exc:
+        raise fail(str(exc)) from None
+    fixed = {
+        "benchmark": "upqa",
+        "data": data.resolve(),
+        "cluster_size": cluster_size,
+        "model": settings.model,
+        "editors": {n: e.settings() for n, e in editors.items()},
+    }
+    items = _open(out_dir, fixed)
+    torch.manual_seed(seed)
+    workspace, judge = _workspace(settings, out_dir, editors)
+    plan = UpqaPlan(chosen, cluster_size)
+    todo = sum(not items.has(f"{m.name}|{r.index}") for m in chosen for r in records)
+    try:
+        with tqdm(total=todo, desc="upqa", unit="item") as bar:
+            run_upqa(workspace, judge, records, plan, items, bar.update)
+    except MemoryError_ as exc:
+        raise fail(str(exc)) from None
+    finally:
+        workspace.close()
+    prov = provenance(model=settings.model, data=data.resolve(), judge=judge_name(judge), seed=seed)
+    table = publish_upqa(out_dir, list(items.rows()), chosen, records, prov)
+    out.print(table, markup=False, highlight=False)
+    err.print(f"results in {out_dir}: items.jsonl, summary.json, summary.md, upqa.png")
+
+
+def judge_name(judge: TargetJudge) -> str:
+    return f"TargetJudge (local: normalised match or MiniLM similarity >= {judge.threshold})"
+
+
+def _workspace(
+    settings: Settings, out_dir: Path, editors: dict[str, Editor]
+) -> tuple[Workspace, TargetJudge]:
+    """The model, embedder and judge, and the run's workspace under `out_dir/state`."""
+    from agent.model_loading import load_model
+    from consolidation.judge import TargetJudge
+    from eval.workspace import Workspace
+    from memory.embedder import Embedder
+    from memory.recall import RecallConfig
+
+    loaded = load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
+    embedder = Embedder(settings.embedder_path, device=settings.device)
+    recall = RecallConfig(
+        k=settings.recall_k,
+        token_budget=settings.recall_token_budget,
+        min_similarity=settings.recall_min_similarity,
+        half_life_days=settings.recall_half_life_days,
+        relative_margin=settings.recall_relative_margin,
+    )
+    workspace = Workspace(out_dir / "state", loaded.model, loaded.tokenizer, embedder, editors, recall)
+    return workspace, TargetJudge(embedder)
+
+
+@eval_app.command("prefeval")
+def eval_prefeval(
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="PrefEval's folder (explicit_preference/...).")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Results folder; a rerun into it resumes.")],
+    turns: Annotated[str, typer.Option("--turns", help="Filler turns before the question.")] = "0,2,4,6,8,10",
+    methods: Annotated[
+        str, typer.Option("--methods", help="Comma-separated: none,prompt,rag,edit:NAME,hybrid[:NAME].")
+    ] = "none,prompt,rag,edit:rome,hybrid",
+    sets: Annotated[
+        str, typer.Option("--sets", help="explicit, choice, persona.")
+    ] = "explicit,choice,persona",
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N items.")] = None,
+    pro: Annotated[
+        Path | None, typer.Option("--pro", help="PrefEval-Pro records (edit subject/target per preference).")
+    ] = None,
+    filler_chars: Annotated[int, typer.Option("--filler-chars", min=50, help="Cut filler messages.")] = 600,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    config: ConfigOpt = None,
+) -> None:
+    """Acknowledgment and violation rates per filler-turn count, set and method (PrefEval protocol)."""
+    import torch
+    from tqdm import tqdm
+
+    from eval.prefeval_data import PRO_FILE, filler_turns, load_items
+    from eval.prefeval_eval import PrefEvalPlan, publish_prefeval, run_prefeval
+    from eval.provenance import provenance
+
+    settings = settings_for(config)
+    chosen = _methods(methods, settings)
+    counts = sorted(set(csv_list(turns, int, "--turns")))
+    if counts[0] < 0:
+        raise fail(f"--turns must be 0 or more, got {counts}")
+    set_names = csv_list(sets, str, "--sets")
+    pro_file = pro or (settings.data_dir / PRO_FILE if settings.data_dir else None)
+    if pro_file is None:
+        raise fail("no PrefEval-Pro file: pass --pro or set IMPRINT_DATA_DIR")
+    try:
+        items = load_items(data_dir, pro_file, set_names, limit)
+        fillers = {k: filler_turns(data_dir, k, filler_chars) for k in counts}
+        editors = _editors(chosen, 1, settings)
+    except (MemoryError_, ValueError, TypeError) as exc:
+        raise fail(str(exc)) from None
+    fixed = {
+        "benchmark": "prefeval",
+        "data": data_dir.resolve(),
+        "pro": pro_file.resolve(),
+        "filler_chars": filler_chars,
+        "history_turns": settings.history_turns,
+        "model": settings.model,
+        "editors": {n: e.settings() for n, e in editors.items()},
+    }
+    log_ = _open(out_dir, fixed)
+    plan = PrefEvalPlan(chosen, set_names, counts, settings.history_turns)
+    torch.manual_seed(seed)
+    workspace, target_judge = _workspace(settings, out_dir, editors)
+    judge = _preference_judge(target_judge)
+    todo = sum(
+        not log_.has(f"{m.name}|{s}|{it.index}|{k}")
+        for m in chosen
+        for it in items
+        for s in set_names
+        if s in it.reveals
+        for k in counts
+    )
+    try:
+        with tqdm(total=todo, desc="prefeval", unit="answer") as bar:
+            run_prefeval(workspace, judge, items, fillers, plan, log_, bar.update)
+    except MemoryError_ as exc:
+        raise fail(str(exc)) from None
+    finally:
+        workspace.close()
+    prov = provenance(model=settings.model, data=data_dir.resolve(), judge=judge.describe(), seed=seed)
+    text = publish_prefeval(out_dir, list(log_.rows()), plan, items, prov)
+    out.print(text, markup=False, highlight=False)
+    err.print(f"results in {out_dir}: items.jsonl, summary.json, summary.md, prefeval_*.png")
+
+
+def _preference_judge(target_judge: TargetJudge) -> PreferenceJudge:
+    from eval.preference_judge import PreferenceJudge
+
+    if target_judge.embedder is None:
+        raise fail("the preference judge needs the embedder")
+    return PreferenceJudge(target_judge.embedder)
+
+
+@eval_app.command("stability")
+def eval_stability(
+    out_dir: Annotated[Path, typer.Option("--out", help="Results folder; a rerun into it resumes.")],
+    editors: Annotated[str, typer.Option("--editors", help="Comma-separated editors.")] = "rome",
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="UPQA-format JSON (default: the 100-record balanced subset)."),
+    ] = None,
+    edits: Annotated[
+        int, typer.Option("--edits", min=1, help="Sequential edits (records, in file order).")
+    ] = 100,
+    every: Annotated[int, typer.Option("--every", min=1, help="Re-score everything every K edits.")] = 10,
+    probe_items: Annotated[
+        int | None, typer.Option("--probe-items", min=1, help="BoolQ and NQ items per check (default 200).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Retention, paraphrase, BoolQ, NQ, perplexity, locality, norm and conditioning as edits accumulate."""
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from consolidation.drift import DriftConfig, DriftGuard
+    from eval.bench_edit import PLAIN
+    from eval.drift_run import base_summary
+    from eval.provenance import provenance
+    from eval.stability import StabilityPlan, publish_stability, run_stability
+    from eval.upqa import load_upqa
+    from memory.weights.weight_memory import WeightMemory
+
+    settings = settings_for(config)
+    if settings.data_dir is None:
+        raise fail("no data directory: set IMPRINT_DATA_DIR to the folder with upqa/, boolq/, nq_open/")
+    path = data or settings.data_dir / PLAIN
+    names = csv_list(editors, str, "--editors")
+    chosen = _methods(",".join(f"edit:{n}" for n in names), settings)
+    try:
+        records = load_upqa(path, edits)
+        if len(records) < edits:
+            raise ValueError(f"{path} has {len(records)} records, {edits} edits asked; pass a larger --data")
+        by_name = _editors(chosen, 1, settings)
+    except (MemoryError_, ValueError, TypeError) as exc:
+        raise fail(str(exc)) from None
+    drift = DriftConfig(data_dir=settings.data_dir, cache_dir=settings.cache_dir / "drift")
+    if probe_items:
+        drift = replace(drift, boolq_items=probe_items, nq_items=probe_items)
+    fixed = {"benchmark": "stability", "data": path.resolve(), "every": every, "model": settings.model}
+    rows = _open(out_dir, {**fixed, "probe_items": [drift.boolq_items, drift.nq_items]}, "rows.jsonl")
+    workspace, judge = _workspace(settings, out_dir, {})
+    workspace.close()  # only the model and judge are shared; each editor gets its own weight store below
+    guard = DriftGuard(workspace.model, workspace.tokenizer, drift, judge)
+    plan = StabilityPlan(edits, every)
+    try:
+        for name, editor in by_name.items():
+            weights = WeightMemory(out_dir / "state" / f"stability-{name}", workspace.model)
+            try:
+                with tqdm(total=edits, desc=f"{name} edits", unit="edit") as bar:
+                    run_stability(
+                        workspace.model,
+                        workspace.tokenizer,
+                        weights,
+                        editor,
+                        records,
+                        guard,
+                        judge,
+                        plan,
+                        rows,
+                        bar.update,
+                    )
+            finally:
+                weights.close()
+    except (MemoryError_, ValueError) as exc:
+        raise fail(str(exc)) from None
+    prov = provenance(model=settings.model, data=path.resolve(), judge=judge_name(judge))
+    text = publish_stability(out_dir, list(rows.rows()), list(by_name), plan, base_summary(guard), prov)
+    out.print(text, markup=False, highlight=False)
+    err.print(f"results in {out_dir}: rows.jsonl, summary.json, summary.md, stability.png")
+
+
+@eval_app.command("prefeval-judge")
+def eval_prefeval_judge(
+    labels: Annotated[Path, typer.Option("--labels", help="Hand-labelled PrefEval answers, JSON lines.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the JSON report.")],
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Folds for cross-validated agreement.")] = 5,
+) -> None:
+    """Fit the PrefEval judge's acknowledgment and violation thresholds on hand labels; report agreement."""
+    from eval.preference_agreement import load_pref_labels, preference_agreement_report
+    from eval.preference_judge import PreferenceJudge
+    from eval.provenance import provenance, write_report
+    from memory.embedder import Embedder
+
+    try:
+        items = load_pref_labels(labels)
+    except MemoryError_ as exc:
+        raise fail(str(exc)) from None
+    embedder = Embedder()
+    report = preference_agreement_report(PreferenceJudge(embedder), items, folds=folds)
+    report["provenance"] = provenance(
+        data=labels.resolve(), embedder=embedder.model_path, judge="PreferenceJudge"
+    )
+    write_report(report, out_file)
+    out.print_json(data={k: v for k, v in report.items() if k != "disagreements"})
+    err.print(f"report written to {out_file}")

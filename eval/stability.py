@@ -1,0 +1,247 @@
+"""`imprint eval stability`: how a model holds up as one user's edits accumulate, per editor.
+
+N UPQA records are edited one by one into one user (each edit a committed weight-memory version, as in
+service). Every K edits the whole memory is re-scored: retention (every live preference, the latest value per
+subject, still answered), paraphrase, the drift guard's probes (BoolQ, NaturalQuestions, held-out
+perplexity, the neutral prompts' next token, each edited matrix's norm growth), the edited matrices'
+condition number and the seconds per edit since the last checkpoint. The weight memory lives in the output
+folder, so an interrupted run resumes at its last committed edit, and every checkpoint is computed on the
+memory exactly as it stood after that many edits.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from consolidation.drift import DriftGuard, retention_items
+from consolidation.editors.base import Editor
+from consolidation.judge import TargetJudge
+from consolidation.metrics import edit_scores
+from eval.drift_run import report_row
+from eval.edit_run import superseded_by
+from eval.itemlog import ItemLog
+from eval.plots import Series, footer_text, line_panels
+from eval.provenance import write_report
+from eval.tables import markdown_table
+from eval.upqa import UpqaRecord, edit_request, probe_item
+from memory.atomic import atomic_write_bytes
+from memory.weights.delta import Delta
+from memory.weights.hooks import DeltaApplier
+from memory.weights.weight_memory import WeightMemory
+
+log = logging.getLogger(__name__)
+
+USER = "stability"
+PANELS = (  # (row key, panel title)
+    ("retention", "retention (live preferences recalled)"),
+    ("paraphrase", "paraphrase"),
+    ("boolq_accuracy", "BoolQ accuracy"),
+    ("nq_loglik", "NQ gold log-likelihood / token"),
+    ("perplexity", "perplexity (held-out wikitext)"),
+    ("locality_top1", "neutral next token kept"),
+)
+
+
+@dataclass(frozen=True)
+class StabilityPlan:
+    edits: int
+    every: int
+
+
+def checkpoints(plan: StabilityPlan) -> list[int]:
+    """Edit counts after which the memory is scored: every K-th, and the last."""
+    points = list(range(plan.every, plan.edits + 1, plan.every))
+    return points if points and points[-1] == plan.edits else [*points, plan.edits]
+
+
+def condition_numbers(model: Any, delta: Delta) -> dict[str, float]:
+    """σ_max / σ_min of each edited matrix W₀ + ΔW: a collapsing edit shows as a growing condition number."""
+    out = {}
+    for name in delta.modules():
+        weight = model.get_submodule(name).weight.detach().float()
+        sv = torch.linalg.svdvals(weight + delta.dense(name).to(weight.device, weight.dtype))
+        out[name] = float(sv[0] / sv[-1].clamp_min(1e-12))
+    return out
+
+
+def live_items(records: Sequence[UpqaRecord]) -> list[UpqaRecord]:
+    """The records a user holds after all of them: the latest per subject."""
+    later = superseded_by(records)
+    return [r for r, sup in zip(records, later, strict=True) if sup is None]
+
+
+def score_checkpoint(
+    model: Any,
+    tokenizer: Any,
+    guard: DriftGuard,
+    judge: TargetJudge,
+    delta: Delta,
+    records: Sequence[UpqaRecord],
+) -> dict[str, Any]:
+    """One row: the drift guard's report on `delta` (retention over every live record) plus paraphrase and
+    condition numbers. `records` are the edits made so far."""
+    requests = [{"subject": r.subject, "question": r.question, "target": r.target} for r in records]
+    report = guard.check(delta, None, retention_items(requests, []))
+    row = report_row(len(records), report)
+    row.pop("reasons", None)
+    live = [probe_item(r) for r in live_items(records)]
+    with DeltaApplier(model).activate(delta):
+        scores = edit_scores(model, tokenizer, judge, live)
+    row["paraphrase"] = scores.get("paraphrase")
+    row["efficacy"] = scores.get("efficacy")
+    row["live"] = len(live)
+    conds = condition_numbers(model, delta)
+    row["condition_number"] = max(conds.values()) if conds else None
+    row["reasons"] = report.reasons
+    return row
+
+
+def run_stability(
+    model: Any,
+    tokenizer: Any,
+    weights: WeightMemory,
+    editor: Editor,
+    records: Sequence[UpqaRecord],
+    guard: DriftGuard,
+    judge: TargetJudge,
+    plan: StabilityPlan,
+    rows: ItemLog,
+    advance: Callable[[int], None] = lambda n: None,
+) -> None:
+    """Edit until `plan.edits`, resuming after the edits already committed; score every checkpoint not yet
+    in `rows` on the memory as it stood after that many edits."""
+    done = len(weights.versions(USER))
+    if done > plan.edits:
+        raise ValueError(
+            f"this folder's {editor.name} run already holds {done} edits, more than {plan.edits}"
+        )
+    points = checkpoints(plan)
+    score = Checkpointer(model, tokenizer, weights, editor, records, guard, judge, points, rows)
+    for n in (p for p in points if p <= done):  # a run killed between an edit and its checkpoint
+        score(n)
+    history = [edit_request(r, tokenizer) for r in records[:done]]
+    advance(done)
+    for n in range(done, plan.edits):
+        request = edit_request(records[n], tokenizer)
+        started = time.perf_counter()
+        memory = editor.compute_memory(model, tokenizer, [request], weights.delta(USER), history)
+        took = time.perf_counter() - started
+        rec = records[n]
+        weights.commit(
+            USER,
+            memory,
+            whole=True,
+            editor=editor.name,
+            settings=editor.settings(),
+            requests=[{"record": rec.index, "subject": rec.subject, "target": rec.target}],
+            metrics={},
+            seconds=took,
+        )
+        history.append(request)
+        advance(1)
+        score(n + 1)
+
+
+@dataclass
+class Checkpointer:
+    """Scores the memory after n edits, once per checkpoint (rows already logged are skipped)."""
+
+    model: Any
+    tokenizer: Any
+    weights: WeightMemory
+    editor: Editor
+    records: Sequence[UpqaRecord]
+    guard: DriftGuard
+    judge: TargetJudge
+    points: Sequence[int]
+    rows: ItemLog
+
+    def __call__(self, n: int) -> None:
+        key = f"{self.editor.name}|{n}"
+        if n not in self.points or self.rows.has(key):
+            return
+        delta = self.weights.delta(USER, n)
+        row = score_checkpoint(self.model, self.tokenizer, self.guard, self.judge, delta, self.records[:n])
+        i = self.points.index(n)
+        previous = self.points[i - 1] if i else 0
+        seconds = [v.seconds for v in self.weights.versions(USER)[previous:n]]
+        row["median_seconds_per_edit"] = round(statistics.median(seconds), 3) if seconds else None
+        self.rows.add({"key": key, "editor": self.editor.name, **row})
+        verdict = "passed" if row["passed"] else "failed"
+        log.info(
+            "%s after %d edits: retention %s, drift check %s", self.editor.name, n, row["retention"], verdict
+        )
+
+
+COLUMNS = (  # (row key, table header)
+    ("edits", "edits"),
+    ("passed", "drift check passes"),
+    ("retention", "retention"),
+    ("paraphrase", "paraphrase"),
+    ("boolq_accuracy", "BoolQ acc"),
+    ("nq_loglik", "NQ loglik"),
+    ("perplexity", "perplexity"),
+    ("locality_top1", "next token kept"),
+    ("locality_kl", "KL"),
+    ("norm_growth", "norm growth"),
+    ("condition_number", "cond(W)"),
+    ("median_seconds_per_edit", "s/edit"),
+)
+
+
+def publish_stability(
+    out_dir: Path,
+    rows: Sequence[dict[str, Any]],
+    editors: Sequence[str],
+    plan: StabilityPlan,
+    base: dict[str, float],
+    provenance: dict[str, Any],
+) -> str:
+    """summary.json, summary.md (one table per editor, base model first) and stability.png."""
+    points = set(checkpoints(plan))
+    per_editor = {
+        e: sorted((r for r in rows if r["editor"] == e and r["edits"] in points), key=lambda r: r["edits"])
+        for e in editors
+    }
+    footer = footer_text(provenance)
+    parts = [f"Sequential edits, one user, a check every {plan.every}; {footer}\n"]
+    for e, mine in per_editor.items():
+        first_fail = next((r["edits"] for r in mine if not r["passed"]), None)
+        base_row = ["0 (base)", "", "", "", *[base.get(k) for k, _ in COLUMNS[4:8]], "", "", "", ""]
+        table = markdown_table(
+            [h for _, h in COLUMNS], [base_row, *[[r.get(k) for k, _ in COLUMNS] for r in mine]]
+        )
+        parts.append(f"### {e}\n\n{table}\nfirst failing drift check after: {first_fail or 'none'} edits\n")
+    text = "\n".join(parts)
+    summary = {e: mine[-1] if mine else None for e, mine in per_editor.items()}
+    write_report(
+        {"final": summary, "rows": per_editor, "base": base, "provenance": provenance},
+        out_dir / "summary.json",
+    )
+    atomic_write_bytes(out_dir / "summary.md", text.encode("utf-8"))
+    panels = {}
+    for key, title in PANELS:
+        series = [
+            Series(e, [r["edits"] for r in mine], [r.get(key) for r in mine])
+            for e, mine in per_editor.items()
+        ]
+        if key in base:
+            series.append(Series("base model", [0, plan.edits], [base[key], base[key]]))
+        panels[title] = series
+    line_panels(
+        out_dir / "stability.png",
+        panels,
+        f"Sequential edits into one user ({plan.edits} edits, checked every {plan.every})",
+        "edits",
+        {},
+        footer,
+    )
+    return text

@@ -1,0 +1,137 @@
+"""`imprint eval upqa | prefeval | stability` as a researcher runs them: the real model, chromadb and edits,
+results folders that resume, and bad input refused before any model loads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from api.settings import Settings
+from tests.api.test_cli import imprint
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _data() -> Path:
+    data_dir = Settings().data_dir
+    assert data_dir is not None, "tests need the data directory (../shared/data or IMPRINT_DATA_DIR)"
+    return data_dir
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_upqa_compares_every_method_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "upqa"
+    args = [
+        "eval", "upqa", "--data", str(_data() / "upqa/UPQA/balanced_subset.json"),
+        "--methods", "none,prompt,rag,edit:rome,hybrid", "--limit", "2", "--out", str(out),
+    ]  # fmt: skip
+    res = imprint(tmp_path, *args)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = {r["key"]: r for r in _rows(out / "items.jsonl")}
+    assert len(rows) == 10
+    for row in rows.values():
+        assert all(row[q]["answer"] and isinstance(row[q]["hit"], bool) for q in ("efficacy", "implicit"))
+    statement = '"I like to dance at the club."'
+    assert rows["prompt|0"]["efficacy"]["memory_lines"] == [statement]
+    assert rows["none|0"]["efficacy"]["memory_lines"] == []
+    assert rows["rag|0"]["memory"]["observations"] >= 1  # the extractor stored the statement
+    assert rows["rag|0"]["efficacy"]["memory_lines"] == [statement]  # and recall brought it back
+    edit, hybrid = rows["edit:rome|0"], rows["hybrid:rome|0"]
+    assert edit["memory"]["edit_seconds"] > 0
+    assert hybrid["memory"]["edit_seconds"] == edit["memory"]["edit_seconds"]  # one edit, shared
+    assert edit["efficacy"]["answer"] != rows["none|0"]["efficacy"]["answer"]  # the weights changed it
+    summary = json.loads((out / "summary.json").read_text())
+    assert [s["method"] for s in summary["summaries"]] == [
+        "none",
+        "prompt",
+        "rag",
+        "edit:rome",
+        "hybrid:rome",
+    ]
+    assert all(s["efficacy"]["n"] == 2 for s in summary["summaries"])
+    assert summary["provenance"]["judge"].startswith("TargetJudge")
+    assert "| method | records | efficacy |" in (out / "summary.md").read_text()
+    assert (out / "upqa.png").read_bytes().startswith(PNG)
+
+    again = imprint(tmp_path, *args)  # everything is done: nothing is asked or edited again
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(_rows(out / "items.jsonl")) == 10
+    other = imprint(tmp_path, *args, "--cluster-size", "3")
+    assert other.returncode == 2 and "other settings" in other.stderr
+
+
+@pytest.mark.slow
+def test_prefeval_turns_sets_and_methods(tmp_path: Path) -> None:
+    out = tmp_path / "prefeval"
+    res = imprint(
+        tmp_path, "eval", "prefeval", "--data-dir", str(_data() / "prefeval"), "--turns", "0,2",
+        "--sets", "explicit,choice", "--methods", "none,prompt,rag,edit:rome", "--limit", "2",
+        "--filler-chars", "200", "--out", str(out),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = {r["key"]: r for r in _rows(out / "items.jsonl")}
+    answers = {k: r for k, r in rows.items() if r.get("method")}
+    assert len(answers) == 4 * 2 * 2 * 2 and sum(k.startswith("reveal|") for k in rows) == 2
+    # what each method sees: system, the reveal (statement and the model's reply), 2 per filler turn, question
+    assert answers["none|explicit|0|0"]["context_messages"] == 2
+    assert answers["prompt|explicit|0|0"]["context_messages"] == 4
+    assert answers["prompt|explicit|0|2"]["context_messages"] == 8
+    assert answers["prompt|choice|0|2"]["context_messages"] == 10
+    assert answers["edit:rome|choice|0|2"]["context_messages"] == 6
+    assert answers["rag|explicit|0|0"]["memory"]["observations_explicit"] >= 1
+    for row in answers.values():
+        assert isinstance(row["acknowledged"], bool) and isinstance(row["violated"], bool)
+        assert not (row["acknowledged"] and row["violated"])  # a violation is never acknowledged
+    text = (out / "summary.md").read_text()
+    assert "### Acknowledgment" in text and "| rag | choice |" in text
+    for name in ("prefeval_acknowledgment.png", "prefeval_violation.png"):
+        assert (out / name).read_bytes().startswith(PNG)
+
+
+@pytest.mark.slow
+def test_stability_checks_every_k_edits_and_extends(tmp_path: Path) -> None:
+    out = tmp_path / "stability"
+    args = ["eval", "stability", "--editors", "rome", "--every", "2", "--probe-items", "8", "--out", str(out)]
+    res = imprint(tmp_path, *args, "--edits", "4")
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = _rows(out / "rows.jsonl")
+    assert [r["key"] for r in rows] == ["rome|2", "rome|4"]
+    for row in rows:
+        assert 0.0 <= row["retention"] <= 1.0 and 0.0 <= row["boolq_accuracy"] <= 1.0
+        assert row["condition_number"] > 1.0 and row["median_seconds_per_edit"] > 0
+        assert row["perplexity"] > 1.0 and row["norm_growth"] >= 0.0
+    assert (out / "stability.png").read_bytes().startswith(PNG)
+
+    more = imprint(tmp_path, *args, "--edits", "6")  # two more edits and one more check; earlier ones kept
+    assert more.returncode == 0, more.stderr[-3000:]
+    extended = _rows(out / "rows.jsonl")
+    assert [r["key"] for r in extended] == ["rome|2", "rome|4", "rome|6"] and extended[:2] == rows
+    from memory.weights.ledger import Ledger
+    from memory.weights.weight_memory import LEDGER_FILE
+
+    ledger = Ledger(out / "state" / "stability-rome" / LEDGER_FILE)
+    assert ledger.head("stability") == 6
+    ledger.close()
+    assert "first failing drift check" in (out / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["eval", "upqa", "--data", "x.json", "--methods", "memgpt", "--out", "o"], "unknown method"),
+        (["eval", "upqa", "--data", "missing.json", "--methods", "none", "--out", "o"], "cannot read"),
+        (["eval", "prefeval", "--data-dir", "d", "--sets", "implicit", "--out", "o"], "unknown sets"),
+        (["eval", "stability", "--edits", "500", "--out", "o"], "has 100 records"),
+        (["eval", "stability", "--editors", "mend", "--out", "o"], "no editor named"),
+    ],
+)
+def test_bad_input_is_refused_before_the_model_loads(tmp_path: Path, args: list[str], says: str) -> None:
+    res = imprint(tmp_path, *args, timeout=120)
+    assert res.returncode == 2 and says in res.stderr, res.stderr[-2000:]
+    assert not (tmp_path / "o").exists()
