@@ -174,20 +174,14 @@ def _workspace(
 ) -> tuple[Workspace, TargetJudge]:
     """The model, embedder and judge, and the run's workspace under `out_dir/state`."""
     from agent.model_loading import load_model
+    from api.runtime import recall_config
     from consolidation.judge import TargetJudge
     from eval.workspace import Workspace
     from memory.embedder import Embedder
-    from memory.recall import RecallConfig
 
     loaded = load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
     embedder = Embedder(settings.embedder_path, device=settings.device)
-    recall = RecallConfig(
-        k=settings.recall_k,
-        token_budget=settings.recall_token_budget,
-        min_similarity=settings.recall_min_similarity,
-        half_life_days=settings.recall_half_life_days,
-        relative_margin=settings.recall_relative_margin,
-    )
+    recall = recall_config(settings)
     workspace = Workspace(out_dir / "state", loaded.model, loaded.tokenizer, embedder, editors, recall)
     return workspace, TargetJudge(embedder)
 

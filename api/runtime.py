@@ -159,6 +159,17 @@ def _drift_gate(settings: Settings, lm: ChatLM, embedder: Embedder) -> DriftGate
     return DriftGate(DriftGuard(lm.model, lm.tokenizer, config, TargetJudge(embedder)))
 
 
+def recall_config(settings: Settings) -> RecallConfig:
+    """The deployment's recall settings (also what the evaluation harness recalls with)."""
+    return RecallConfig(
+        k=settings.recall_k,
+        token_budget=settings.recall_token_budget,
+        min_similarity=settings.recall_min_similarity,
+        half_life_days=settings.recall_half_life_days,
+        relative_margin=settings.recall_relative_margin,
+    )
+
+
 def build_runtime(
     settings: Settings, with_model: bool = True, embedder: Embedder | None = None, lm: ChatLM | None = None
 ) -> Runtime:
@@ -174,16 +185,7 @@ def build_runtime(
     history = History(settings.history_path)
     store = ObservationStore(client, embedder, history)
     extractor = CueExtractor(embedder)
-    recaller = Recaller(
-        store,
-        RecallConfig(
-            k=settings.recall_k,
-            token_budget=settings.recall_token_budget,
-            min_similarity=settings.recall_min_similarity,
-            half_life_days=settings.recall_half_life_days,
-            relative_margin=settings.recall_relative_margin,
-        ),
-    )
+    recaller = Recaller(store, recall_config(settings))
     keys = KeyStore(settings.keys_path)
     rt = Runtime(
         settings=settings, embedder=embedder, store=store, extractor=extractor, recaller=recaller, keys=keys

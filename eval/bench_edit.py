@@ -18,6 +18,7 @@ from typing import Any
 from consolidation.editors import editor_for
 from consolidation.judge import TargetJudge
 from eval.edit_run import run_sequential_edits
+from eval.tables import markdown_table
 from eval.upqa import load_upqa
 from memory.weights.weight_memory import WeightMemory
 
@@ -99,21 +100,6 @@ def run_edit_bench(
     return {"rows": rows, "runs": runs}
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
-    return str(value)
-
-
 def render_table(rows: Sequence[dict[str, Any]]) -> str:
     """The summary rows as a Markdown table, one row per (editor, cluster size)."""
-    lines = [
-        "| " + " | ".join(header for _, header in COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
-    ]
-    lines += ["| " + " | ".join(_cell(row.get(key)) for key, _ in COLUMNS) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_table([h for _, h in COLUMNS], [[row.get(k) for k, _ in COLUMNS] for row in rows])
