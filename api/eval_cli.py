@@ -260,7 +260,7 @@ def eval_prefeval(
     finally:
         workspace.close()
     prov = provenance(model=settings.model, data=data_dir.resolve(), judge=judge.describe(), seed=seed)
-    text = publish_prefeval(out_dir, list(log_.rows()), plan, items, prov)
+    text = publish_prefeval(out_dir, list(log_.rows()), plan, items, judge, prov)
     out.print(text, markup=False, highlight=False)
     err.print(f"results in {out_dir}: items.jsonl, summary.json, summary.md, prefeval_*.png")
 

@@ -181,8 +181,9 @@ def _judge_and_log(
             answer=answers[key],
             acknowledged=verdict.acknowledged,
             violated=verdict.violated,
-            ack_sim=round(verdict.ack_similarity, 3),
-            violation_sim=round(verdict.violation_similarity, 3),
+            ack_sim=round(verdict.ack_similarity, 4),
+            violation_sim=round(verdict.violation_similarity, 4),
+            aligned_sim=round(verdict.aligned_similarity, 4),
         )
         log_.add(row)
 
@@ -225,16 +226,30 @@ def markdown(summaries: Sequence[dict[str, Any]], plan: PrefEvalPlan, metric: st
     return markdown_table(headers, table_rows)
 
 
+def rejudged(row: dict[str, Any], item: PrefItem, judge: PreferenceJudge) -> dict[str, Any]:
+    """The row's verdicts under `judge`'s thresholds, from the similarities stored with it: a judge
+    calibrated after the run (`imprint eval prefeval-judge`) re-scores a finished run without re-embedding."""
+    verdict = judge.verdict(
+        row["answer"], case_of(item), row["ack_sim"], row["violation_sim"], row["aligned_sim"]
+    )
+    return {**row, "acknowledged": verdict.acknowledged, "violated": verdict.violated}
+
+
 def publish_prefeval(
     out_dir: Path,
     rows: Sequence[dict[str, Any]],
     plan: PrefEvalPlan,
     items: Sequence[PrefItem],
+    judge: PreferenceJudge,
     provenance: dict[str, Any],
 ) -> str:
     """summary.json, summary.md (acknowledgment and violation tables) and one PNG per metric."""
-    wanted = {it.index for it in items}
-    mine = [r for r in rows if r.get("method") and r["item"] in wanted and r["turns"] in plan.turns]
+    by_index = {it.index: it for it in items}
+    mine = [
+        rejudged(r, by_index[r["item"]], judge)
+        for r in rows
+        if r.get("method") and r["item"] in by_index and r["turns"] in plan.turns
+    ]
     summaries = summarize(mine, plan)
     footer = footer_text(provenance)
     text = (
