@@ -68,15 +68,20 @@ def answer_prompts(
     """Greedy answers for `prompts`, keyed by `Prompt.key`; `on_batch(n)` after each batch of n answers."""
     tokenizer = workspace.tokenizer
     texts = [render(tokenizer, p.messages) for p in prompts]
-    lengths = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
-    groups: dict[str | None, list[int]] = {}
+    # the same text under the same weights has the same greedy answer: ask it once (PrefEval's `none` and
+    # `edit` methods see no reveal, so their prompts repeat across the three sets)
+    unique: dict[tuple[str | None, str], int] = {}
     for i, p in enumerate(prompts):
-        groups.setdefault(p.weights_user, []).append(i)
-    answers: dict[str, str] = {}
+        unique.setdefault((p.weights_user, texts[i]), i)
+    lengths = {i: len(tokenizer(texts[i], add_special_tokens=False)["input_ids"]) for i in unique.values()}
+    groups: dict[str | None, list[int]] = {}
+    for (user, _), i in unique.items():
+        groups.setdefault(user, []).append(i)
+    answered: dict[int, str] = {}
     for user, members in groups.items():
         order = sorted(members, key=lambda i: lengths[i])  # similar lengths together: little padding
         with workspace.applied(user):
-            for batch in _batches(lengths, order, decoding):
+            for batch in _batches([lengths.get(i, 0) for i in range(len(prompts))], order, decoding):
                 got = greedy_answers(
                     workspace.model,
                     tokenizer,
@@ -86,7 +91,7 @@ def answer_prompts(
                     render=lambda text: text,
                     repetition_penalty=decoding.repetition_penalty,
                 )
-                answers.update((prompts[i].key, a) for i, a in zip(batch, got, strict=True))
+                answered.update(zip(batch, got, strict=True))
                 if on_batch is not None:
                     on_batch(len(batch))
-    return answers
+    return {p.key: answered[unique[(p.weights_user, texts[i])]] for i, p in enumerate(prompts)}

@@ -85,6 +85,8 @@ def test_prefeval_turns_sets_and_methods(tmp_path: Path) -> None:
     assert answers["prompt|choice|0|2"]["context_messages"] == 10
     assert answers["edit:rome|choice|0|2"]["context_messages"] == 6
     assert answers["rag|explicit|0|0"]["memory"]["observations_explicit"] >= 1
+    # without the reveal the sets' prompts are the same: asked once, the same answer in each set's row
+    assert answers["none|explicit|1|2"]["answer"] == answers["none|choice|1|2"]["answer"]
     for row in answers.values():
         assert isinstance(row["acknowledged"], bool) and isinstance(row["violated"], bool)
         assert not (row["acknowledged"] and row["violated"])  # a violation is never acknowledged
