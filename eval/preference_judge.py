@@ -25,9 +25,10 @@ from consolidation.judge import TargetJudge, TextEmbedder
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 MAX_SENTENCES = 12  # a long answer's tail rarely changes the verdict; bounding it bounds the cost
 
-# fitted by `imprint eval prefeval-judge` on tests/fixtures/prefeval_labels.jsonl (docs/results.md)
-DEFAULT_ACK_THRESHOLD = 0.6
-DEFAULT_VIOLATION_THRESHOLD = 0.5
+# fitted by `imprint eval prefeval-judge` on the 119 hand labels of tests/fixtures/prefeval_labels.jsonl:
+# agreement 0.950 (acknowledgment) and 0.832 (violation), 0.941 and 0.824 cross-validated (docs/results.md)
+DEFAULT_ACK_THRESHOLD = 0.607
+DEFAULT_VIOLATION_THRESHOLD = 0.6359
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class PreferenceJudge:
 def _best(candidates: Sequence[float], agree: Callable[[float], float]) -> tuple[float, float]:
     """The candidate threshold with the highest agreement (1.01: "similarity never decides")."""
     best_t, best_acc = 1.01, -1.0
-    for t in sorted({round(c, 4) for c in candidates} | {1.01}):
+    for t in sorted({*candidates, 1.01}):  # the observed values themselves: exact for the labelled set
         acc = agree(t)
         if acc > best_acc:
             best_t, best_acc = t, acc

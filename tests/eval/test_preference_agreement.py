@@ -58,3 +58,17 @@ def test_malformed_labels_name_the_line(tmp_path: Path) -> None:
     (tmp_path / "empty.jsonl").write_text("\n")
     with pytest.raises(InvalidInput, match="no labelled answers"):
         load_pref_labels(tmp_path / "empty.jsonl")
+
+
+def test_default_thresholds_are_the_ones_fitted_on_the_committed_labels(embedder: Embedder) -> None:
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "prefeval_labels.jsonl"
+    items = load_pref_labels(fixture)
+    assert (
+        len(items) >= 100
+        and sum(i.acknowledged for i in items) >= 10
+        and sum(i.violated for i in items) >= 10
+    )
+    report = preference_agreement_report(PreferenceJudge(embedder), items)
+    before, fitted = report["before_fitting"], report["fitted"]
+    assert before["ack_agreement"] == fitted["ack_agreement"] >= 0.94
+    assert before["violation_agreement"] == fitted["violation_agreement"] >= 0.83
