@@ -10,6 +10,7 @@ import typer
 from api.cli_common import ConfigOpt, csv_list, fail, settings_for
 from api.console import err, out
 from api.settings import Settings
+from eval.run_dir import fingerprint, portable
 from memory.errors import MemoryError_
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands, so `imprint --help` stays fast
@@ -19,6 +20,7 @@ if TYPE_CHECKING:  # the heavy modules load inside the commands, so `imprint --h
     from eval.methods import Method
     from eval.preference_judge import PreferenceJudge
     from eval.workspace import Workspace
+    from memory.embedder import Embedder
 
 eval_app = typer.Typer(help="Measure imprint's components on the data directory.", no_args_is_help=True)
 
@@ -142,10 +144,10 @@ def eval_upqa(
         raise fail(str(exc)) from None
     fixed = {
         "benchmark": "upqa",
-        "data": data.resolve(),
+        "data": fingerprint(data),
         "cluster_size": cluster_size,
         "model": settings.model,
-        "editors": {n: e.settings() for n, e in editors.items()},
+        "editors": {n: portable(e.settings()) for n, e in editors.items()},
     }
     items = _open(out_dir, fixed)
     torch.manual_seed(seed)
@@ -173,17 +175,23 @@ def _workspace(
     settings: Settings, out_dir: Path, editors: dict[str, Editor]
 ) -> tuple[Workspace, TargetJudge]:
     """The model, embedder and judge, and the run's workspace under `out_dir/state`."""
-    from agent.model_loading import load_model
     from api.runtime import recall_config
-    from consolidation.judge import TargetJudge
     from eval.workspace import Workspace
+
+    model, tokenizer, embedder, judge = _model_and_judge(settings)
+    workspace = Workspace(out_dir / "state", model, tokenizer, embedder, editors, recall_config(settings))
+    return workspace, judge
+
+
+def _model_and_judge(settings: Settings) -> tuple[Any, Any, Embedder, TargetJudge]:
+    """The language model, its tokenizer, the embedder, and the local judge on that embedder."""
+    from agent.model_loading import load_model
+    from consolidation.judge import TargetJudge
     from memory.embedder import Embedder
 
     loaded = load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
     embedder = Embedder(settings.embedder_path, device=settings.device)
-    recall = recall_config(settings)
-    workspace = Workspace(out_dir / "state", loaded.model, loaded.tokenizer, embedder, editors, recall)
-    return workspace, TargetJudge(embedder)
+    return loaded.model, loaded.tokenizer, embedder, TargetJudge(embedder)
 
 
 @eval_app.command("prefeval")
@@ -232,12 +240,12 @@ def eval_prefeval(
         raise fail(str(exc)) from None
     fixed = {
         "benchmark": "prefeval",
-        "data": data_dir.resolve(),
-        "pro": pro_file.resolve(),
+        "data": fingerprint(data_dir),
+        "pro": fingerprint(pro_file),
         "filler_chars": filler_chars,
         "history_turns": settings.history_turns,
         "model": settings.model,
-        "editors": {n: e.settings() for n, e in editors.items()},
+        "editors": {n: portable(e.settings()) for n, e in editors.items()},
     }
     log_ = _open(out_dir, fixed)
     plan = PrefEvalPlan(chosen, set_names, counts, settings.history_turns)
@@ -319,20 +327,19 @@ def eval_stability(
     drift = DriftConfig(data_dir=settings.data_dir, cache_dir=settings.cache_dir / "drift")
     if probe_items:
         drift = replace(drift, boolq_items=probe_items, nq_items=probe_items)
-    fixed = {"benchmark": "stability", "data": path.resolve(), "every": every, "model": settings.model}
+    fixed = {"benchmark": "stability", "data": fingerprint(path), "every": every, "model": settings.model}
     rows = _open(out_dir, {**fixed, "probe_items": [drift.boolq_items, drift.nq_items]}, "rows.jsonl")
-    workspace, judge = _workspace(settings, out_dir, {})
-    workspace.close()  # only the model and judge are shared; each editor gets its own weight store below
-    guard = DriftGuard(workspace.model, workspace.tokenizer, drift, judge)
+    model, tokenizer, _, judge = _model_and_judge(settings)  # each editor gets its own weight store below
+    guard = DriftGuard(model, tokenizer, drift, judge)
     plan = StabilityPlan(edits, every)
     try:
         for name, editor in by_name.items():
-            weights = WeightMemory(out_dir / "state" / f"stability-{name}", workspace.model)
+            weights = WeightMemory(out_dir / "state" / f"stability-{name}", model)
             try:
                 with tqdm(total=edits, desc=f"{name} edits", unit="edit") as bar:
                     run_stability(
-                        workspace.model,
-                        workspace.tokenizer,
+                        model,
+                        tokenizer,
                         weights,
                         editor,
                         records,

@@ -3,11 +3,14 @@
 Why: a folder resumes by skipping the items it already holds. Had the first run read another data file,
 another cluster size or other editor settings, skipping would silently mix two experiments in one table;
 the folder's `plan.json` makes that a clear error instead. Growing the run (a larger `--limit`, more methods,
-more turn counts) is allowed: those only add items.
+more turn counts) is allowed: those only add items. Data is recorded by content (`fingerprint`) and settings
+without their machine-local paths (`portable`), so a folder committed on one machine resumes on another
+whose data lies elsewhere.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +19,28 @@ from typing import Any
 from memory.atomic import atomic_write_bytes
 
 PLAN_FILE = "plan.json"
+# editor settings that say where a file lies, not what the editor does
+LOCATION_KEYS = frozenset({"cov_cache_dir", "data_dir"})
+
+
+def fingerprint(path: Path) -> dict[str, str]:
+    """A data file or folder by what it holds, not where it lies or what it is called: the SHA-256 of its
+    bytes (for a folder, of every file's relative path and bytes, in sorted order)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            digest.update(f.relative_to(path).as_posix().encode("utf-8") + b"\0")
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return {"sha256": digest.hexdigest()}
+
+
+def portable(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """An editor's settings without the keys that only locate files on this machine."""
+    return {k: v for k, v in settings.items() if k not in LOCATION_KEYS}
 
 
 def open_run(out_dir: Path, fixed: Mapping[str, Any]) -> Path:

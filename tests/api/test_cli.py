@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,11 @@ def test_demo_shows_observations_and_recall(tmp_path: Path) -> None:
     assert "prompt tokens used for recalled memory" in out
     for word in ("vegan", "seasick"):
         assert word in out.lower()
+    # asked by name with nothing recalled, the committed preferences are answered from the weights alone
+    served = re.search(r"answered from the weights: (\d+) of (\d+) questions .* (\d+) on the base model", out)
+    assert served, out[-3000:]
+    with_weights, asked, on_base = map(int, served.groups())
+    assert asked >= 4 and with_weights >= asked // 2 and with_weights > on_base, served.group(0)
 
     # the demo's state, consolidated again from the command line: nothing left to do, nothing changes
     again = imprint(tmp_path, "consolidate", "--user", "demo-alice")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.run_dir import PLAN_FILE, open_run
+from eval.run_dir import PLAN_FILE, fingerprint, open_run, portable
 
 
 def test_same_settings_resume_other_settings_are_refused(tmp_path: Path) -> None:
@@ -20,3 +20,27 @@ def test_same_settings_resume_other_settings_are_refused(tmp_path: Path) -> None
     open_run(tmp_path / "run", fixed)  # a resume
     with pytest.raises(ValueError, match=r"cluster_size: was 1, now 3"):
         open_run(tmp_path / "run", {**fixed, "cluster_size": 3})
+
+
+def test_data_is_recorded_by_content_so_a_moved_copy_resumes(tmp_path: Path) -> None:
+    here, there = tmp_path / "here", tmp_path / "elsewhere" / "deeper"
+    for root in (here, there):
+        (root / "sub").mkdir(parents=True)
+        (root / "sub" / "a.json").write_text('{"x": 1}')
+        (root / "b.txt").write_text("filler")
+    assert fingerprint(here / "b.txt") == fingerprint(there / "b.txt")
+    open_run(tmp_path / "run", {"data": fingerprint(here), "pro": fingerprint(here / "b.txt")})
+    open_run(tmp_path / "run", {"data": fingerprint(there), "pro": fingerprint(there / "b.txt")})  # resumes
+
+    (there / "sub" / "a.json").write_text('{"x": 2}')  # same names, other content
+    with pytest.raises(ValueError, match=r"data: was"):
+        open_run(tmp_path / "run", {"data": fingerprint(there), "pro": fingerprint(there / "b.txt")})
+    (there / "sub" / "a.json").write_text('{"x": 1}')
+    assert fingerprint(there) == fingerprint(here)
+    (there / "sub" / "a.json").rename(there / "a.json")  # same bytes, another layout
+    assert fingerprint(there) != fingerprint(here)
+
+
+def test_portable_settings_drop_only_where_files_lie() -> None:
+    settings = {"layer": 8, "cov_cache_dir": "/root/.cache/x", "data_dir": "/work/data", "lr": 0.1}
+    assert portable(settings) == {"layer": 8, "lr": 0.1}
