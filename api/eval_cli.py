@@ -10,17 +10,33 @@ import typer
 from api.cli_common import ConfigOpt, csv_list, fail, settings_for
 from api.console import err, out
 from api.settings import Settings
+from eval.errors import JudgeEndpointError
 from eval.run_dir import fingerprint, portable
 from memory.errors import MemoryError_
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands, so `imprint --help` stays fast
     from consolidation.editors.base import Editor
-    from consolidation.judge import TargetJudge
+    from consolidation.judge import AnswerJudge, TargetJudge
+    from eval.endpoint_judge import ChatEndpoint
     from eval.itemlog import ItemLog
     from eval.methods import Method
-    from eval.preference_judge import PreferenceJudge
+    from eval.preference_judge import PreferenceJudge, PreferenceJudging
     from eval.workspace import Workspace
     from memory.embedder import Embedder
+
+JudgeUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--judge-url",
+        envvar="IMPRINT_JUDGE_URL",
+        help="OpenAI-compatible API base (http://host:port/v1) whose model judges instead of the local "
+        "judge; its key is read from IMPRINT_JUDGE_API_KEY.",
+    ),
+]
+JudgeModelOpt = Annotated[
+    str | None,
+    typer.Option("--judge-model", envvar="IMPRINT_JUDGE_MODEL", help="The judge endpoint's model name."),
+]
 
 eval_app = typer.Typer(help="Measure imprint's components on the data directory.", no_args_is_help=True)
 
@@ -125,6 +141,8 @@ def eval_upqa(
     cluster_size: Annotated[int, typer.Option("--cluster-size", min=1, max=9)] = 1,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N records.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Torch seed (decoding is greedy; editors sample).")] = 0,
+    judge_url: JudgeUrlOpt = None,
+    judge_model: JudgeModelOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Efficacy, paraphrase, implicit and product-recommendation accuracy per method on UPQA records."""
@@ -137,6 +155,7 @@ def eval_upqa(
 
     settings = settings_for(config)
     chosen = _methods(methods, settings)
+    endpoint = _endpoint(judge_url, judge_model)
     try:
         records = load_upqa(data, limit)
         editors = _editors(chosen, cluster_size, settings)
@@ -149,26 +168,56 @@ def eval_upqa(
         "model": settings.model,
         "editors": {n: portable(e.settings()) for n, e in editors.items()},
     }
-    items = _open(out_dir, fixed)
+    items = _open(out_dir, {**fixed, **_judge_plan(endpoint)})
     torch.manual_seed(seed)
-    workspace, judge = _workspace(settings, out_dir, editors)
+    workspace, local_judge = _workspace(settings, out_dir, editors)
+    judge: AnswerJudge = local_judge if endpoint is None else _endpoint_judges(endpoint)[0]
     plan = UpqaPlan(chosen, cluster_size)
     todo = sum(not items.has(f"{m.name}|{r.index}") for m in chosen for r in records)
     try:
         with tqdm(total=todo, desc="upqa", unit="item") as bar:
             run_upqa(workspace, judge, records, plan, items, bar.update)
-    except MemoryError_ as exc:
+    except (MemoryError_, JudgeEndpointError) as exc:
         raise fail(str(exc)) from None
     finally:
         workspace.close()
-    prov = provenance(model=settings.model, data=data.resolve(), judge=judge_name(judge), seed=seed)
+        if endpoint is not None:
+            endpoint.close()
+    prov = provenance(model=settings.model, data=data.resolve(), judge=judge.describe(), seed=seed)
     table = publish_upqa(out_dir, list(items.rows()), chosen, records, prov)
     out.print(table, markup=False, highlight=False)
     err.print(f"results in {out_dir}: items.jsonl, summary.json, summary.md, upqa.png")
 
 
-def judge_name(judge: TargetJudge) -> str:
-    return f"TargetJudge (local: normalised match or MiniLM similarity >= {judge.threshold})"
+def _endpoint(url: str | None, model: str | None) -> ChatEndpoint | None:
+    """The configured judge endpoint, checked with one request; None for the local judges."""
+    import os
+
+    from eval.endpoint_judge import API_KEY_ENV, ChatEndpoint, EndpointConfig
+
+    if url is None and model is None:
+        return None
+    if url is None or model is None:
+        raise fail("an endpoint judge needs both --judge-url and --judge-model")
+    endpoint = ChatEndpoint(EndpointConfig(url=url, model=model, api_key=os.environ.get(API_KEY_ENV)))
+    try:
+        endpoint.check()
+    except JudgeEndpointError as exc:
+        endpoint.close()
+        raise fail(f"the judge endpoint is not usable: {exc}") from None
+    return endpoint
+
+
+def _judge_plan(endpoint: ChatEndpoint | None) -> dict[str, Any]:
+    """What a results folder records of its judge: nothing for the local one (folders made before endpoint
+    judges existed resume as they were), the model's name for an endpoint (its URL may move)."""
+    return {} if endpoint is None else {"judge": {"endpoint_model": endpoint.config.model}}
+
+
+def _endpoint_judges(endpoint: ChatEndpoint) -> tuple[AnswerJudge, PreferenceJudging]:
+    from eval.endpoint_judge import EndpointPreferenceJudge, EndpointTargetJudge
+
+    return EndpointTargetJudge(endpoint), EndpointPreferenceJudge(endpoint)
 
 
 def _workspace(
@@ -213,6 +262,8 @@ def eval_prefeval(
     ] = None,
     filler_chars: Annotated[int, typer.Option("--filler-chars", min=50, help="Cut filler messages.")] = 600,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    judge_url: JudgeUrlOpt = None,
+    judge_model: JudgeModelOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Acknowledgment and violation rates per filler-turn count, set and method (PrefEval protocol)."""
@@ -225,6 +276,7 @@ def eval_prefeval(
 
     settings = settings_for(config)
     chosen = _methods(methods, settings)
+    endpoint = _endpoint(judge_url, judge_model)
     counts = sorted(set(csv_list(turns, int, "--turns")))
     if counts[0] < 0:
         raise fail(f"--turns must be 0 or more, got {counts}")
@@ -247,11 +299,11 @@ def eval_prefeval(
         "model": settings.model,
         "editors": {n: portable(e.settings()) for n, e in editors.items()},
     }
-    log_ = _open(out_dir, fixed)
+    log_ = _open(out_dir, {**fixed, **_judge_plan(endpoint)})
     plan = PrefEvalPlan(chosen, set_names, counts, settings.history_turns)
     torch.manual_seed(seed)
     workspace, target_judge = _workspace(settings, out_dir, editors)
-    judge = _preference_judge(target_judge)
+    judge = _preference_judge(target_judge) if endpoint is None else _endpoint_judges(endpoint)[1]
     todo = sum(
         not log_.has(f"{m.name}|{s}|{it.index}|{k}")
         for m in chosen
@@ -263,10 +315,12 @@ def eval_prefeval(
     try:
         with tqdm(total=todo, desc="prefeval", unit="answer") as bar:
             run_prefeval(workspace, judge, items, fillers, plan, log_, bar.update)
-    except MemoryError_ as exc:
+    except (MemoryError_, JudgeEndpointError) as exc:
         raise fail(str(exc)) from None
     finally:
         workspace.close()
+        if endpoint is not None:
+            endpoint.close()
     prov = provenance(model=settings.model, data=data_dir.resolve(), judge=judge.describe(), seed=seed)
     text = publish_prefeval(out_dir, list(log_.rows()), plan, items, judge, prov)
     out.print(text, markup=False, highlight=False)
@@ -353,7 +407,7 @@ def eval_stability(
                 weights.close()
     except (MemoryError_, ValueError) as exc:
         raise fail(str(exc)) from None
-    prov = provenance(model=settings.model, data=path.resolve(), judge=judge_name(judge))
+    prov = provenance(model=settings.model, data=path.resolve(), judge=judge.describe())
     text = publish_stability(out_dir, list(rows.rows()), list(by_name), plan, base_summary(guard), prov)
     out.print(text, markup=False, highlight=False)
     err.print(f"results in {out_dir}: rows.jsonl, summary.json, summary.md, stability.png")

@@ -87,8 +87,16 @@ def first_sentence(text: str, max_chars: int = 300) -> str:
 @dataclass(frozen=True)
 class Verdict:
     hit: bool
-    how: Literal["normalized", "embedding", "none"]
+    how: Literal["normalized", "embedding", "endpoint", "none"]
     similarity: float  # best embedding similarity (0 when not computed)
+
+
+class AnswerJudge(Protocol):
+    """Whether answers state their targets: `TargetJudge` here, or an evaluation's endpoint judge."""
+
+    def judge_many(self, answers: Sequence[str], targets: Sequence[Sequence[str]]) -> list[Verdict]: ...
+
+    def describe(self) -> str: ...
 
 
 class TargetJudge:
@@ -97,6 +105,9 @@ class TargetJudge:
     def __init__(self, embedder: TextEmbedder | None, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.embedder = embedder
         self.threshold = threshold
+
+    def describe(self) -> str:
+        return f"TargetJudge (local: normalised match or MiniLM similarity >= {self.threshold})"
 
     @staticmethod
     def normalized_match(answer: str, targets: Sequence[str]) -> bool:

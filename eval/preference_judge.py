@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -43,11 +44,21 @@ class PreferenceCase:
 
 @dataclass(frozen=True)
 class PreferenceVerdict:
+    """A judged answer; the similarities are the local judge's evidence (None from an endpoint judge)."""
+
     acknowledged: bool
     violated: bool
-    ack_similarity: float  # best sentence-to-preference similarity
-    violation_similarity: float  # best sentence-to-violating-option similarity (0 without options)
-    aligned_similarity: float
+    ack_similarity: float | None  # best sentence-to-preference similarity
+    violation_similarity: float | None  # best sentence-to-violating-option similarity (0 without options)
+    aligned_similarity: float | None
+
+
+class PreferenceJudging(Protocol):
+    """What the PrefEval run needs of a judge: this module's local one, or an endpoint's."""
+
+    def judge(self, answer: str, case: PreferenceCase) -> PreferenceVerdict: ...
+
+    def describe(self) -> str: ...
 
 
 def sentences(text: str) -> list[str]:

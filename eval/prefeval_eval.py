@@ -22,7 +22,7 @@ from eval.answering import Decoding, Prompt, answer_prompts, render
 from eval.itemlog import ItemLog
 from eval.methods import Method
 from eval.plots import Series, footer_text, line_panels
-from eval.preference_judge import PreferenceCase, PreferenceJudge
+from eval.preference_judge import PreferenceCase, PreferenceJudge, PreferenceJudging
 from eval.prefeval_data import PrefItem
 from eval.provenance import write_report
 from eval.tables import markdown_table, rate
@@ -122,7 +122,7 @@ def _prepare(workspace: Workspace, method: Method, item: PrefItem, sets: Sequenc
 
 def run_prefeval(
     workspace: Workspace,
-    judge: PreferenceJudge,
+    judge: PreferenceJudging,
     items: Sequence[PrefItem],
     fillers: dict[int, list[Message]],
     plan: PrefEvalPlan,
@@ -168,7 +168,7 @@ def run_prefeval(
 
 
 def _judge_and_log(
-    judge: PreferenceJudge,
+    judge: PreferenceJudging,
     chunk: Sequence[PrefItem],
     rows: dict[str, dict[str, Any]],
     answers: dict[str, str],
@@ -181,11 +181,15 @@ def _judge_and_log(
             answer=answers[key],
             acknowledged=verdict.acknowledged,
             violated=verdict.violated,
-            ack_sim=round(verdict.ack_similarity, 4),
-            violation_sim=round(verdict.violation_similarity, 4),
-            aligned_sim=round(verdict.aligned_similarity, 4),
+            ack_sim=_rounded(verdict.ack_similarity),
+            violation_sim=_rounded(verdict.violation_similarity),
+            aligned_sim=_rounded(verdict.aligned_similarity),
         )
         log_.add(row)
+
+
+def _rounded(similarity: float | None) -> float | None:
+    return None if similarity is None else round(similarity, 4)
 
 
 def _missing(log_: ItemLog, method: Method, item: PrefItem, plan: PrefEvalPlan) -> bool:
@@ -226,9 +230,12 @@ def markdown(summaries: Sequence[dict[str, Any]], plan: PrefEvalPlan, metric: st
     return markdown_table(headers, table_rows)
 
 
-def rejudged(row: dict[str, Any], item: PrefItem, judge: PreferenceJudge) -> dict[str, Any]:
+def rejudged(row: dict[str, Any], item: PrefItem, judge: PreferenceJudging) -> dict[str, Any]:
     """The row's verdicts under `judge`'s thresholds, from the similarities stored with it: a judge
-    calibrated after the run (`imprint eval prefeval-judge`) re-scores a finished run without re-embedding."""
+    calibrated after the run (`imprint eval prefeval-judge`) re-scores a finished run without re-embedding.
+    An endpoint judge's verdicts (no similarities) stand as they were given."""
+    if not isinstance(judge, PreferenceJudge) or row.get("ack_sim") is None:
+        return row
     verdict = judge.verdict(
         row["answer"], case_of(item), row["ack_sim"], row["violation_sim"], row["aligned_sim"]
     )
@@ -240,7 +247,7 @@ def publish_prefeval(
     rows: Sequence[dict[str, Any]],
     plan: PrefEvalPlan,
     items: Sequence[PrefItem],
-    judge: PreferenceJudge,
+    judge: PreferenceJudging,
     provenance: dict[str, Any],
 ) -> str:
     """summary.json, summary.md (acknowledgment and violation tables) and one PNG per metric."""

@@ -52,7 +52,8 @@ def open_run(out_dir: Path, fixed: Mapping[str, Any]) -> Path:
     wanted = json.loads(json.dumps(dict(fixed), default=str))  # as it reads back from the file
     if path.exists():
         before = json.loads(path.read_text())
-        changed = {k: (before.get(k), v) for k, v in wanted.items() if before.get(k) != v}
+        keys = [*wanted, *(k for k in before if k not in wanted)]  # a setting dropped is a change too
+        changed = {k: (before.get(k), wanted.get(k)) for k in keys if before.get(k) != wanted.get(k)}
         if changed:
             what = "; ".join(f"{k}: was {old!r}, now {new!r}" for k, (old, new) in changed.items())
             raise ValueError(

@@ -3,9 +3,9 @@
 For each record (one person's preference) and method, four questions are asked the way the agent asks them
 (its system prompt, chat template, greedy decoding with its repetition penalty): the record's question
 (efficacy), its paraphrase, its implicit question and its product-recommendation question. Each answer is
-judged by `TargetJudge` against the record's targets (all 9 phrasings of a cluster9 record). Edits are single
-edits into a fresh user per record (Personalization Editing's protocol); `imprint eval stability` is where
-edits accumulate.
+judged by `TargetJudge` (or an endpoint judge, `eval/endpoint_judge.py`) against the record's targets (all 9
+phrasings of a cluster9 record). Edits are single edits into a fresh user per record (Personalization
+Editing's protocol); `imprint eval stability` is where edits accumulate.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.prompts import build_messages
-from consolidation.judge import TargetJudge
+from consolidation.judge import AnswerJudge, Verdict
 from eval.answering import Decoding, Prompt, answer_prompts, render
 from eval.itemlog import ItemLog
 from eval.methods import Method
@@ -90,7 +90,7 @@ def _prepare(workspace: Workspace, method: Method, record: UpqaRecord, cluster_s
 
 def run_upqa(
     workspace: Workspace,
-    judge: TargetJudge,
+    judge: AnswerJudge,
     records: Sequence[UpqaRecord],
     plan: UpqaPlan,
     items: ItemLog,
@@ -112,7 +112,7 @@ def run_upqa(
 
 def _answer_chunk(
     workspace: Workspace,
-    judge: TargetJudge,
+    judge: AnswerJudge,
     method: Method,
     chunk: Sequence[UpqaRecord],
     plan: UpqaPlan,
@@ -120,18 +120,23 @@ def _answer_chunk(
 ) -> None:
     memory = {r.index: _prepare(workspace, method, r, plan.cluster_size) for r in chunk}
     lines: dict[str, list[str]] = {}
+    targets: dict[str, tuple[str, ...]] = {}
     prompts = []
     for r in chunk:
         for metric, attr in QUESTIONS:
             question = getattr(r, attr)
             if question:
                 key = f"{r.index}|{metric}"
+                targets[key] = r.targets
                 lines[key] = memory_lines(method, workspace, r, question)
                 messages = build_messages(lines[key], [], question)
                 prompts.append(Prompt(key, messages, weights_user(method, r, plan.cluster_size)))
     answers = answer_prompts(workspace, prompts, plan.decoding)
+    keys = list(targets)  # one batch: the local judge embeds once, an endpoint judge asks side by side
+    judged = judge.judge_many([answers[k] for k in keys], [targets[k] for k in keys])
+    verdicts = dict(zip(keys, judged, strict=True))
     for r in chunk:
-        items.add(_row(method, r, memory[r.index], answers, judge, lines))
+        items.add(_row(method, r, memory[r.index], answers, verdicts, lines))
 
 
 def _row(
@@ -139,7 +144,7 @@ def _row(
     record: UpqaRecord,
     memory: dict[str, Any],
     answers: dict[str, str],
-    judge: TargetJudge,
+    verdicts: dict[str, Verdict],
     lines: dict[str, list[str]],
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
@@ -154,7 +159,7 @@ def _row(
         key = f"{record.index}|{metric}"
         if key not in answers:
             continue
-        verdict = judge.judge(answers[key], record.targets)
+        verdict = verdicts[key]
         row[metric] = {
             "question": getattr(record, attr),
             "answer": answers[key],

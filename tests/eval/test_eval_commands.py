@@ -10,6 +10,7 @@ import pytest
 
 from api.settings import Settings
 from tests.api.test_cli import imprint
+from tests.eval.judge_server import serving
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -97,6 +98,43 @@ def test_prefeval_turns_sets_and_methods(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_an_endpoint_judge_judges_upqa_and_prefeval_runs(tmp_path: Path) -> None:
+    def decide(question: str) -> str:  # a scripted grader: any non-empty reply counts, nothing violates
+        return "no" if "goes against" in question else "yes"
+
+    with serving(decide) as fake:
+        judge = ["--judge-url", fake.url, "--judge-model", "grader-7b"]
+        upqa = tmp_path / "upqa"
+        args = [
+            "eval", "upqa", "--data", str(_data() / "upqa/UPQA/balanced_subset.json"), "--methods", "none",
+            "--limit", "1", "--out", str(upqa),
+        ]  # fmt: skip
+        res = imprint(tmp_path, *args, *judge)
+        assert res.returncode == 0, res.stderr[-3000:]
+        (row,) = _rows(upqa / "items.jsonl")
+        asked = [q for q in ("efficacy", "paraphrase", "implicit", "product") if q in row]
+        assert all(row[q]["how"] == "endpoint" and row[q]["hit"] for q in asked)
+        assert len(fake.requests) == 1 + len(asked)  # the check before the model loads, then one per answer
+        summary = json.loads((upqa / "summary.json").read_text())
+        assert summary["provenance"]["judge"] == f"endpoint judge (grader-7b at {fake.url})"
+        local = imprint(tmp_path, *args)  # judged by the endpoint: the local judge may not resume it
+        assert local.returncode == 2
+        assert "judge: was {'endpoint_model': 'grader-7b'}, now None" in local.stderr
+
+        prefeval = tmp_path / "prefeval"
+        res = imprint(
+            tmp_path, "eval", "prefeval", "--data-dir", str(_data() / "prefeval"), "--turns", "0",
+            "--sets", "explicit", "--methods", "none", "--limit", "1", "--out", str(prefeval), *judge,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr[-3000:]
+        answers = [r for r in _rows(prefeval / "items.jsonl") if r.get("method")]
+        assert len(answers) == 1 and answers[0]["acknowledged"] and answers[0]["ack_sim"] is None
+        summary = json.loads((prefeval / "summary.json").read_text())
+        (cell,) = summary["summaries"]
+        assert cell["acknowledged"]["rate"] == 1.0  # the endpoint's verdict stands at publish
+
+
+@pytest.mark.slow
 def test_stability_checks_every_k_edits_and_extends(tmp_path: Path) -> None:
     out = tmp_path / "stability"
     args = ["eval", "stability", "--editors", "rome", "--every", "2", "--probe-items", "8", "--out", str(out)]
@@ -131,9 +169,37 @@ def test_stability_checks_every_k_edits_and_extends(tmp_path: Path) -> None:
         (["eval", "prefeval", "--data-dir", "d", "--sets", "implicit", "--out", "o"], "unknown sets"),
         (["eval", "stability", "--edits", "500", "--out", "o"], "has 100 records"),
         (["eval", "stability", "--editors", "mend", "--out", "o"], "no editor named"),
+        (
+            [
+                "eval",
+                "upqa",
+                "--data",
+                "x.json",
+                "--methods",
+                "none",
+                "--out",
+                "o",
+                "--judge-url",
+                "http://h/v1",
+            ],
+            "needs both --judge-url and --judge-model",
+        ),
     ],
 )
 def test_bad_input_is_refused_before_the_model_loads(tmp_path: Path, args: list[str], says: str) -> None:
     res = imprint(tmp_path, *args, timeout=120)
     assert res.returncode == 2 and says in res.stderr, res.stderr[-2000:]
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_endpoint_that_refuses_fails_the_run_before_the_model_loads(tmp_path: Path) -> None:
+    with serving(lambda q: "yes") as fake:
+        fake.failures = [(401, '{"error": "invalid api key"}')]
+        res = imprint(
+            tmp_path, "eval", "upqa", "--data", str(_data() / "upqa/UPQA/balanced_subset.json"),
+            "--methods", "none", "--out", str(tmp_path / "o"), "--judge-url", fake.url, "--judge-model", "m",
+            timeout=120,
+        )  # fmt: skip
+    assert res.returncode == 2 and "judge endpoint is not usable" in res.stderr
+    assert "invalid api key" in res.stderr
     assert not (tmp_path / "o").exists()

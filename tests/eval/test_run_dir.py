@@ -44,3 +44,9 @@ def test_data_is_recorded_by_content_so_a_moved_copy_resumes(tmp_path: Path) -> 
 def test_portable_settings_drop_only_where_files_lie() -> None:
     settings = {"layer": 8, "cov_cache_dir": "/root/.cache/x", "data_dir": "/work/data", "lr": 0.1}
     assert portable(settings) == {"layer": 8, "lr": 0.1}
+
+
+def test_a_setting_the_first_run_had_and_this_one_lacks_is_a_change(tmp_path: Path) -> None:
+    open_run(tmp_path / "run", {"data": "a", "judge": {"endpoint_model": "m"}})
+    with pytest.raises(ValueError, match=r"judge: was \{'endpoint_model': 'm'\}, now None"):
+        open_run(tmp_path / "run", {"data": "a"})
