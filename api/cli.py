@@ -343,6 +343,9 @@ def bench_edit(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N records.")] = None,
     neutral: Annotated[int, typer.Option("--neutral", min=1, help="Neutral prompts for locality.")] = 50,
     stride: Annotated[int, typer.Option("--stride", min=1, help="Every K-th record (before --limit).")] = 1,
+    offset: Annotated[
+        int, typer.Option("--offset", min=0, help="Start at record K (0-based), then every --stride-th.")
+    ] = 0,
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Editor config FIELD=VALUE (repeatable), e.g. layer=6.")
     ] = None,
@@ -386,7 +389,7 @@ def bench_edit(
             judge,
             neutral_prompts(settings.data_dir, n=neutral),
             settings.data_dir,
-            BenchPlan(names, sizes, limit, stride, pairs),
+            BenchPlan(names, sizes, limit, stride, pairs, offset),
             settings.cache_dir,
         )
     except (MemoryError_, FileNotFoundError) as exc:

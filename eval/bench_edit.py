@@ -48,14 +48,17 @@ COLUMNS = (  # (summary key, table header)
 
 @dataclass(frozen=True)
 class BenchPlan:
-    """What to run: editors × cluster sizes over every `stride`-th record, the first `limit` of those
-    (None: all), with `FIELD=VALUE` config overrides (each applied to the editors that have the field)."""
+    """What to run: editors × cluster sizes over every `stride`-th record from record `offset`, the first
+    `limit` of those (None: all), with `FIELD=VALUE` config overrides (each applied to the editors that have
+    the field). `--offset 9 --stride 10` picks the last record of each subject of `balanced_subset.json`:
+    the live set a 100-edit run ends with, which is all an editor that re-fits from zero keeps."""
 
     editors: Sequence[str]
     cluster_sizes: Sequence[int]
     limit: int | None = None
     stride: int = 1
     overrides: Sequence[str] = ()
+    offset: int = 0
 
 
 def data_file(data_dir: Path, cluster_size: int) -> Path:
@@ -82,7 +85,7 @@ def run_edit_bench(
     for name in plan.editors:
         for size in plan.cluster_sizes:
             path = data_file(data_dir, size)
-            records = load_upqa(path)[:: plan.stride][: plan.limit]
+            records = load_upqa(path)[plan.offset :: plan.stride][: plan.limit]
             editor = editor_for(name, size, data_dir, cache_dir, plan.overrides)
             log.info("bench: %s, cluster size %d, %d records", name, size, len(records))
             with tempfile.TemporaryDirectory(prefix="imprint-bench-") as tmp:

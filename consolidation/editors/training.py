@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from consolidation.editors.anchor import ANCHOR_QUESTIONS, AnswerAnchor
 from consolidation.editors.base import Editor, EditRequest, cluster_pairs, live_requests
 from consolidation.hooks import this_thread_only
 from memory.weights.delta import Delta
@@ -65,46 +66,6 @@ def emits_target(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tensor
     logits = model(input_ids=input_ids).logits[:, :-1, :]
     mask = labels[:, 1:] != IGNORE
     return bool((logits.argmax(-1)[mask] == labels[:, 1:][mask]).all())
-
-
-# Everyday questions whose answers an edit must not move: the anchor of the KL term. Written for this
-# project; unlike both the preference questions and the locality probes (NaturalQuestions) scored later.
-ANCHOR_QUESTIONS = (
-    "How do I boil an egg?",
-    "What is two plus two?",
-    "Write one sentence about the weather.",
-    "Who wrote Romeo and Juliet?",
-    "Translate 'thank you' into French.",
-    "What colour is the sky on a clear day?",
-)
-
-
-class KLAnchor:
-    """KL(current ‖ edited) of next-token distributions over every position of a few neutral chat prompts.
-
-    `current` is the model as the editor received it (the user's earlier edits included), captured once
-    before training; the penalty keeps the new edit from moving anything else.
-    """
-
-    def __init__(self, model: nn.Module, tokenizer: Any) -> None:
-        texts = [
-            tokenizer.apply_chat_template(
-                [{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False
-            )
-            for q in ANCHOR_QUESTIONS
-        ]
-        self.ids = [torch.tensor([tokenizer(t, add_special_tokens=False)["input_ids"]]) for t in texts]
-        with torch.no_grad():
-            self.ref = [
-                torch.log_softmax(model(input_ids=i).logits.float(), -1) for i in self.ids
-            ]  # (1, T, V)
-
-    def __call__(self, model: nn.Module) -> torch.Tensor:
-        total = torch.zeros(())
-        for ids, ref in zip(self.ids, self.ref, strict=True):
-            cur = torch.log_softmax(model(input_ids=ids).logits.float(), -1)
-            total = total + (ref.exp() * (ref - cur)).sum(-1).mean()
-        return total / len(self.ids)
 
 
 @contextmanager
@@ -164,15 +125,20 @@ def row_nll_and_hits(
     model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor
 ) -> tuple[torch.Tensor, bool]:
     """Mean target NLL of each row (B,), and whether greedy (teacher-forced) decoding gives every target
-    token of every row, from one forward pass."""
-    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1, :].float()  # (B, T-1, V)
-    gold = labels[:, 1:]  # (B, T-1)
+    token of every row, from one forward pass.
+
+    Only the positions that predict a target token go through the LM head: the prompt's positions, most
+    of the batch, would cost a (vocabulary × hidden) product each for nothing."""
+    body: Any = model.base_model  # the decoder without its LM head (transformers' PreTrainedModel)
+    hidden = body(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+    gold = labels[:, 1:]  # (B, T-1): position t predicts token t+1
     labelled = gold != IGNORE
-    token_nll = nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), gold.reshape(-1), ignore_index=IGNORE, reduction="none"
-    ).view(gold.shape)  # (B, T-1), 0 where unlabelled
-    row_nll = token_nll.sum(dim=1) / labelled.sum(dim=1).clamp_min(1)
-    hits = bool((logits.detach().argmax(-1)[labelled] == gold[labelled]).all())
+    head: Any = model.get_output_embeddings()  # type: ignore[operator]
+    logits = head(hidden[:, :-1][labelled]).float()  # (n, V) at the labelled positions only
+    token_nll = nn.functional.cross_entropy(logits, gold[labelled], reduction="none")  # (n,)
+    rows = labelled.nonzero()[:, 0]  # the row of each labelled position
+    row_nll = torch.zeros(len(ids)).index_add(0, rows, token_nll) / labelled.sum(dim=1).clamp_min(1)
+    hits = bool((logits.detach().argmax(-1) == gold[labelled]).all())
     return row_nll, hits
 
 
@@ -184,6 +150,8 @@ def fit(
     optimizer: torch.optim.Optimizer,
     max_steps: int,
     kl_factor: float = 0.0,
+    anchor_tokens: int = 2,
+    anchor_per_step: int = 4,
     after_step: Callable[[], None] | None = None,
 ) -> tuple[int, float]:
     """Train the parameters behind `extra` until every target is the greedy answer or `max_steps` is hit.
@@ -198,7 +166,9 @@ def fit(
     ids, mask, labels = pad_pairs([encode_with_target(tokenizer, p, t) for p, t in pairs], int(pad_id or 0))
     was_training = model.training
     model.eval()
-    anchor = KLAnchor(model, tokenizer) if kl_factor > 0 else None  # before any hook: the current model
+    anchor = None
+    if kl_factor > 0:  # taken before any hook: the model as the editor received it
+        anchor = AnswerAnchor(model, tokenizer, ANCHOR_QUESTIONS, anchor_tokens, anchor_per_step)
     step, last = 0, float("nan")
     try:
         with frozen(model), added_outputs(model, extra), torch.enable_grad():

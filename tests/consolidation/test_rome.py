@@ -101,6 +101,22 @@ def test_statistics_never_read_the_perplexity_split() -> None:
     assert "wiki.test.raw" not in names and "wiki.valid.raw" in names
 
 
+def test_chat_paragraphs_bring_the_template_into_the_statistics(lm: ChatLM) -> None:
+    data_dir = Settings().data_dir
+    assert data_dir is not None
+    files = cov.text_files(data_dir)
+    start = lm.tokenizer.convert_tokens_to_ids("<|im_start|>")
+    plain = [t for w in cov.token_windows(lm.tokenizer, files, 3000, 256) for t in w]
+    chat = [t for w in cov.token_windows(lm.tokenizer, files, 3000, 256, chat_every=3) for t in w]
+    assert start not in plain
+    assert chat.count(start) >= 3  # at least one exchange: its system, user and assistant turns
+    assert len(plain) == len(chat) == 3000
+    # plain statistics keep their old cache key; chat ones get their own
+    assert cov._data_fingerprint(files, 256, 0) != cov._data_fingerprint(files, 256, 3)
+    turn = cov.as_chat(lm.tokenizer, "Paris is a city. It is in France.")
+    assert "Paris is a city." in turn and turn.rstrip().endswith("It is in France.<|im_end|>")
+
+
 @pytest.mark.parametrize("reuse_prefix", [False, True])
 def test_replay_matches_the_full_forward_under_a_delta(lm: ChatLM, reuse_prefix: bool) -> None:
     """The fast paths (blocks from L up; and also only the tokens from the subject on) give the full model's

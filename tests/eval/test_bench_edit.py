@@ -54,7 +54,7 @@ def test_bench_command_writes_json_and_a_table(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     res = imprint(
         tmp_path, "bench", "edit", "--out", str(out), "--editors", "rome", "--cluster-sizes", "1",
-        "--limit", "2", "--neutral", "5", "--stride", "10", "--set", "v_steps=8",
+        "--limit", "2", "--neutral", "5", "--offset", "9", "--stride", "10", "--set", "v_steps=8",
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -62,7 +62,7 @@ def test_bench_command_writes_json_and_a_table(tmp_path: Path) -> None:
     assert row["editor"] == "rome" and row["cluster_size"] == 1 and row["edits"] == 2
     assert row["isolation_bit_identical"] is True and row["peak_rss_mib"] > 100
     assert len(report["runs"][0]["records"]) == 2 and report["provenance"]["commit"]
-    assert [r["record"] for r in report["runs"][0]["records"]] == [0, 10]  # every 10th record
+    assert [r["record"] for r in report["runs"][0]["records"]] == [9, 19]  # every 10th record from the 9th
     assert row["settings"]["v_steps"] == 8  # the override reached the editor
     assert "| rome | 1 | 2 |" in out.with_suffix(".md").read_text()
 

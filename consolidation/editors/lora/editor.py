@@ -64,6 +64,8 @@ class LoraEditor(RefittingEditor):
             torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
             cfg.max_steps,
             cfg.kl_factor,
+            cfg.anchor_tokens,
+            cfg.anchor_per_step,
         )
         log.debug("lora: %d steps, loss %.3f", steps, loss)
         return Delta.of(

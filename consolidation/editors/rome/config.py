@@ -40,6 +40,7 @@ class RomeConfig:
     # C = E[k kᵀ] of the edited module's inputs over plain text
     cov_tokens: int = 50_000  # direction C⁻¹k* at 50k agrees with 93k at cosine 0.99 (DESIGN)
     cov_seq_len: int = 256  # tokens per forward pass when collecting C
+    cov_chat_every: int = 0  # every n-th paragraph in chat form (covariance.as_chat); 0: plain text only
     cov_ridge: float = 1e-6  # × mean diag(C), added before Cholesky so small samples stay solvable
     cov_cache_dir: Path = Path("~/.cache/imprint/rome")  # shared, rebuildable statistics
     data_dir: Path | None = None  # plain text source; None means `Settings().data_dir` resolved by callers

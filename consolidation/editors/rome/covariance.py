@@ -59,12 +59,31 @@ def interleaved_paragraphs(files: Sequence[Path]) -> Iterator[str]:
         yield from (p for p in group if p is not None)
 
 
-def token_windows(tokenizer: Any, files: Sequence[Path], n_tokens: int, seq_len: int) -> Iterator[list[int]]:
-    """Windows of at most `seq_len` ids, `n_tokens` in total, from the interleaved text."""
+def as_chat(tokenizer: Any, paragraph: str) -> str:
+    """A paragraph as one chat exchange: its first sentence asked by the user, the rest answered.
+
+    Why: the model is served in chat form, so the edited module sees the chat template's tokens in every
+    turn, and plain text never shows them. Left out of C, their directions look rare, and a ROME update is
+    cheapest exactly there: it then moves the answer position of every chat prompt.
+    """
+    head, sep, tail = paragraph.partition(". ")
+    question, answer = (head + ".", tail) if sep and tail else ("Tell me about this.", paragraph)
+    text: str = tokenizer.apply_chat_template(
+        [{"role": "user", "content": question}, {"role": "assistant", "content": answer}], tokenize=False
+    )
+    return text
+
+
+def token_windows(
+    tokenizer: Any, files: Sequence[Path], n_tokens: int, seq_len: int, chat_every: int = 0
+) -> Iterator[list[int]]:
+    """Windows of at most `seq_len` ids, `n_tokens` in total, from the interleaved text; with `chat_every`
+    = n > 0, every n-th paragraph is rendered as a chat exchange (`as_chat`)."""
     buffer: list[int] = []
     remaining = n_tokens
-    for paragraph in interleaved_paragraphs(files):
-        buffer += tokenizer(paragraph + "\n", add_special_tokens=False)["input_ids"]
+    for i, paragraph in enumerate(interleaved_paragraphs(files)):
+        text = as_chat(tokenizer, paragraph) if chat_every and i % chat_every == 0 else paragraph + "\n"
+        buffer += tokenizer(text, add_special_tokens=False)["input_ids"]
         while len(buffer) >= seq_len and remaining > 0:
             take = min(seq_len, remaining)
             yield buffer[:take]
@@ -90,8 +109,9 @@ def model_fingerprint(model: nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def _data_fingerprint(files: Sequence[Path], seq_len: int) -> str:
-    parts = [RECIPE, str(seq_len)] + [f"{f.name}:{f.stat().st_size}" for f in files]
+def _data_fingerprint(files: Sequence[Path], seq_len: int, chat_every: int = 0) -> str:
+    recipe = [RECIPE, str(seq_len)] + ([f"chat/{chat_every}"] if chat_every else [])  # plain: old caches hold
+    parts = recipe + [f"{f.name}:{f.stat().st_size}" for f in files]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:8]
 
 
@@ -108,6 +128,7 @@ def _collect(
     files: Sequence[Path],
     n_tokens: int,
     seq_len: int,
+    chat_every: int = 0,
 ) -> dict[str, torch.Tensor]:
     """Σ k kᵀ / n for every module in one pass over the text (float64 sums)."""
     order = {name: i for i, (name, _) in enumerate(model.named_modules())}
@@ -123,7 +144,7 @@ def _collect(
         capture_inputs(model, list(modules), stop_after=deepest) as captured,
         tqdm(total=n_tokens, unit="tok", desc=f"ROME statistics ({len(modules)} modules)") as bar,
     ):
-        for window in token_windows(tokenizer, files, n_tokens, seq_len):
+        for window in token_windows(tokenizer, files, n_tokens, seq_len, chat_every):
             ids = torch.tensor([window], dtype=torch.long, device=device)  # (1, T)
             run_until_stopped(model, input_ids=ids)
             for name in modules:
@@ -145,14 +166,16 @@ def second_moments(
     seq_len: int,
     data_dir: Path | None,
     cache_dir: Path,
+    chat_every: int = 0,
 ) -> dict[str, torch.Tensor]:
     """C (in, in) for each module, read from the cache or computed (all missing ones in one pass) and
-    cached. The cache key includes the text files' names and sizes, so the data dir is always needed."""
+    cached. The cache key includes the text files' names and sizes, so the data dir is always needed, and
+    `chat_every` (see `token_windows`)."""
     if data_dir is None:
         raise InvalidInput("ROME needs RomeConfig.data_dir (the plain text its statistics come from)")
     model_id = model_fingerprint(model)
     files = text_files(data_dir.expanduser())
-    data_id = _data_fingerprint(files, seq_len)
+    data_id = _data_fingerprint(files, seq_len, chat_every)
     result: dict[str, torch.Tensor] = {}
     todo: list[str] = []
     for module in modules:
@@ -163,7 +186,7 @@ def second_moments(
         else:
             todo.append(module)
     if todo:
-        computed = _collect(model, tokenizer, todo, files, n_tokens, seq_len)
+        computed = _collect(model, tokenizer, todo, files, n_tokens, seq_len, chat_every)
         for module, c in computed.items():
             path = cache_path(cache_dir, model_id, data_id, module, n_tokens)
             atomic_write_bytes(

@@ -76,7 +76,7 @@ class RomeEditor(Editor):
         self.config: RomeConfig
         # per model: sampled key prefixes; per (model weights, module): Cholesky factor of C
         self._prefixes: weakref.WeakKeyDictionary[nn.Module, list[str]] = weakref.WeakKeyDictionary()
-        self._cholesky: dict[tuple[str, str], torch.Tensor] = {}
+        self._cholesky: dict[tuple[str, str, int], torch.Tensor] = {}
 
     def _compute_delta(self, model: nn.Module, tokenizer: Any, requests: list[EditRequest]) -> Delta:
         """Sequential edits, one rank-one update per (expanded) request; the model is left untouched."""
@@ -250,7 +250,7 @@ class RomeEditor(Editor):
     def _cholesky_of(self, model: nn.Module, tokenizer: Any, module_name: str) -> torch.Tensor:
         """Lower Cholesky factor (float64, CPU) of C + ridge·mean(diag C)·I; computed once per weights."""
         cfg = self.config
-        cache_key = (model_fingerprint(model), module_name)
+        cache_key = (model_fingerprint(model), module_name, cfg.cov_chat_every)
         chol = self._cholesky.get(cache_key)
         if chol is None:
             c = second_moments(
@@ -261,6 +261,7 @@ class RomeEditor(Editor):
                 seq_len=cfg.cov_seq_len,
                 data_dir=cfg.data_dir,
                 cache_dir=cfg.cov_cache_dir,
+                chat_every=cfg.cov_chat_every,
             )[module_name].double()  # (in, in)
             ridge = cfg.cov_ridge * float(c.diagonal().mean())
             eye = torch.eye(c.shape[0], dtype=c.dtype)
