@@ -381,8 +381,16 @@ def eval_stability(
     drift = DriftConfig(data_dir=settings.data_dir, cache_dir=settings.cache_dir / "drift")
     if probe_items:
         drift = replace(drift, boolq_items=probe_items, nq_items=probe_items)
-    fixed = {"benchmark": "stability", "data": fingerprint(path), "every": every, "model": settings.model}
-    rows = _open(out_dir, {**fixed, "probe_items": [drift.boolq_items, drift.nq_items]}, "rows.jsonl")
+    fixed = {
+        "benchmark": "stability",
+        "data": fingerprint(path),
+        "every": every,
+        "model": settings.model,
+        "probe_items": [drift.boolq_items, drift.nq_items],
+        # a resume under other editor defaults would mix two editors' edits in one series
+        "editors": {n: portable(e.settings()) for n, e in by_name.items()},
+    }
+    rows = _open(out_dir, fixed, "rows.jsonl")
     model, tokenizer, _, judge = _model_and_judge(settings)  # each editor gets its own weight store below
     guard = DriftGuard(model, tokenizer, drift, judge)
     plan = StabilityPlan(edits, every)

@@ -44,9 +44,11 @@ def bare_chat(tokenizer: Any) -> Render:
     return render
 
 
-def _chat_batch(
+def chat_batch(
     tokenizer: Any, questions: Sequence[str], render: Render | None = None
 ) -> dict[str, torch.Tensor]:
+    """`questions` rendered (default: bare chat) and left-padded: every row ends at its generation prompt,
+    so position -1 is each row's first answer position."""
     texts = [(render or bare_chat(tokenizer))(q) for q in questions]
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"  # decoder-only: pad on the left so every row ends at its prompt
@@ -73,7 +75,7 @@ def greedy_answers(
     the plain greedy answer."""
     out: list[str] = []
     for start in range(0, len(questions), batch_size):
-        enc = _chat_batch(tokenizer, questions[start : start + batch_size], render)
+        enc = chat_batch(tokenizer, questions[start : start + batch_size], render)
         gen = model.generate(
             **enc,
             max_new_tokens=max_new_tokens,
@@ -104,7 +106,7 @@ def next_token_logprobs(
     """
     rows = []
     for start in range(0, len(questions), batch_size):
-        enc = _chat_batch(tokenizer, questions[start : start + batch_size])
+        enc = chat_batch(tokenizer, questions[start : start + batch_size])
         if body is None:
             logits = model(**enc, logits_to_keep=1).logits[:, -1, :]  # (B, V): left padding ends rows there
         else:
@@ -120,6 +122,29 @@ def locality(base: torch.Tensor, edited: torch.Tensor) -> dict[str, float]:
     same = (base.argmax(-1) == edited.argmax(-1)).float().mean().item()
     kl = (base.exp() * (base - edited)).sum(-1).clamp_min(0).mean().item()
     return {"locality": same, "locality_kl": kl}
+
+
+def locality_flips(
+    base: torch.Tensor, edited: torch.Tensor, prompts: Sequence[str], tokenizer: Any
+) -> list[dict[str, Any]]:
+    """The prompts whose greedy next token changed, each with the base model's margin between its two
+    likeliest tokens (nats). Why: a flip at a margin of a hundredth of a nat is a near-tie that any change
+    decides differently, one at a nat or more is damage; the share of unchanged prompts cannot tell them
+    apart."""
+    if base.shape != edited.shape or len(prompts) != len(base):
+        shapes = f"{tuple(base.shape)} vs {tuple(edited.shape)}"
+        raise ValueError(f"{len(prompts)} prompts for log-prob shapes {shapes}")
+    top2 = base.topk(2, dim=-1).values  # (N, 2)
+    before, after = base.argmax(-1), edited.argmax(-1)
+    return [
+        {
+            "prompt": prompts[i],
+            "base": tokenizer.decode(int(before[i])),
+            "edited": tokenizer.decode(int(after[i])),
+            "base_margin": round(float(top2[i, 0] - top2[i, 1]), 4),
+        }
+        for i in (before != after).nonzero()[:, 0].tolist()
+    ]
 
 
 def edit_scores(

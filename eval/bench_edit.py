@@ -40,6 +40,7 @@ COLUMNS = (  # (summary key, table header)
     ("superseded_recalled", "old value kept"),
     ("locality", "locality"),
     ("locality_kl", "KL"),
+    ("flip_margins", "flips: base margin"),
     ("isolation_bit_identical", "isolated"),
     ("median_seconds_per_edit", "median s/edit"),
     ("peak_rss_mib", "peak RSS MiB"),
@@ -105,4 +106,14 @@ def run_edit_bench(
 
 def render_table(rows: Sequence[dict[str, Any]]) -> str:
     """The summary rows as a Markdown table, one row per (editor, cluster size)."""
+    rows = [{**row, "flip_margins": _flip_margins(row.get("locality_flips"))} for row in rows]
     return markdown_table([h for _, h in COLUMNS], [[row.get(k) for k, _ in COLUMNS] for row in rows])
+
+
+def _flip_margins(flips: Sequence[dict[str, Any]] | None) -> str | None:
+    """The base model's top-two margins (nats) at the neutral prompts whose next token changed: near-ties
+    read 0.0x, real damage a nat or more."""
+    if flips is None:  # a report written before flips were recorded
+        return None
+    margins = sorted(f["base_margin"] for f in flips)
+    return ", ".join(f"{m:.3f}" for m in margins) or "none"

@@ -28,7 +28,13 @@ from tqdm import tqdm
 from consolidation.editors import config_fields
 from consolidation.editors.base import Editor, EditRequest
 from consolidation.judge import TargetJudge
-from consolidation.metrics import edit_scores, greedy_answers, locality, next_token_logprobs
+from consolidation.metrics import (
+    edit_scores,
+    greedy_answers,
+    locality,
+    locality_flips,
+    next_token_logprobs,
+)
 from eval.peak_memory import PeakMemory
 from eval.upqa import UpqaRecord, edit_request, probe_item
 from memory.weights.weight_memory import WeightMemory
@@ -109,7 +115,9 @@ def run_sequential_edits(
 
     with weights.applied(user_id):
         scores = edit_scores(model, tokenizer, judge, [probe_item(r) for r in records])
-        loc = locality(base_lp, next_token_logprobs(model, tokenizer, neutral))
+        edited_lp = next_token_logprobs(model, tokenizer, neutral)
+        loc = locality(base_lp, edited_lp)
+        flips = locality_flips(base_lp, edited_lp, neutral, tokenizer)
     with weights.applied(ISOLATION_USER):
         isolated = bool(torch.equal(base_lp, next_token_logprobs(model, tokenizer, neutral)))
 
@@ -147,6 +155,7 @@ def run_sequential_edits(
         "efficacy_all": share(per_record, "efficacy"),
         "superseded_recalled": share(old, "efficacy"),
         **loc,
+        "locality_flips": flips,
         "isolation_bit_identical": isolated,
         "median_seconds_per_edit": round(statistics.median(seconds), 3) if seconds else None,
         "total_seconds": round(sum(seconds), 1),

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from consolidation.metrics import chat_batch
+
 # Everyday questions whose answers an edit must not move. Written for this project: unlike the preference
 # questions, and not taken from NaturalQuestions, whose questions are the locality probe scored later.
 ANCHOR_QUESTIONS = (
@@ -72,22 +74,15 @@ class AnswerAnchor:
         self.keep = answer_tokens
         self.per_step = min(per_step or len(questions), len(questions))
         self.calls = 0
-        prompts = [
-            tokenizer.apply_chat_template(
-                [{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False
-            )
-            for q in questions
-        ]
-        rows = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         with torch.no_grad():
-            ids, mask = _left_pad(rows, int(pad or 0))
+            enc = chat_batch(tokenizer, questions)  # left-padded: the answer positions are the last columns
+            ids, mask = enc["input_ids"], enc["attention_mask"]
             for _ in range(answer_tokens - 1):  # the model's own greedy answer, teacher-forced from here on
                 nxt = model(input_ids=ids, attention_mask=mask, logits_to_keep=1).logits[:, -1].argmax(-1)
                 ids = torch.cat([ids, nxt[:, None]], dim=1)
                 mask = torch.cat([mask, torch.ones_like(nxt)[:, None]], dim=1)
             self.ids, self.mask = ids, mask  # (N, T)
-            self.ref = self._logprobs(model, torch.arange(len(rows)))  # (N, answer_tokens, V)
+            self.ref = self._logprobs(model, torch.arange(len(questions)))  # (N, answer_tokens, V)
 
     def _logprobs(self, model: nn.Module, rows: torch.Tensor) -> torch.Tensor:
         ids, mask = self.ids[rows], self.mask[rows]
@@ -103,14 +98,3 @@ class AnswerAnchor:
         self.calls += 1
         ref = self.ref[rows]
         return (ref.exp() * (ref - self._logprobs(model, rows))).sum(-1).mean()
-
-
-def _left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, T) ids and attention mask with each row right-aligned."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
-        mask[i, width - len(r) :] = 1
-    return ids, mask

@@ -60,14 +60,6 @@ def masked_nll(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tensor) 
     )
 
 
-@torch.no_grad()
-def emits_target(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tensor) -> bool:
-    """True when greedy decoding (teacher-forced) already produces every target token."""
-    logits = model(input_ids=input_ids).logits[:, :-1, :]
-    mask = labels[:, 1:] != IGNORE
-    return bool((logits.argmax(-1)[mask] == labels[:, 1:][mask]).all())
-
-
 @contextmanager
 def added_outputs(
     model: nn.Module, extra: dict[str, Callable[[torch.Tensor], torch.Tensor]]
@@ -160,7 +152,9 @@ def fit(
     temporary hooks; all three are restored on return. Every pair goes through one padded batch, and the
     forward pass that computes the loss also tells whether training is done, so rehearsing many pairs
     costs one pass per step, not one per pair. `after_step` runs after each optimiser step (FT-M projects
-    back into its norm ball there). Returns the steps taken and the last loss.
+    back into its norm ball there). With `kl_factor` > 0 each step adds that many times `AnswerAnchor`'s KL
+    (`anchor_tokens` answer positions of `anchor_per_step` everyday questions), so unrelated chat answers
+    stay where they were. Returns the steps taken and the last loss.
     """
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     ids, mask, labels = pad_pairs([encode_with_target(tokenizer, p, t) for p, t in pairs], int(pad_id or 0))

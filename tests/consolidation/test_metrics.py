@@ -15,6 +15,7 @@ from consolidation.metrics import (
     edit_scores,
     greedy_answers,
     locality,
+    locality_flips,
     neutral_prompts,
     next_token_logprobs,
 )
@@ -41,19 +42,32 @@ def test_batched_answers_equal_one_by_one(lm: ChatLM) -> None:
 def test_locality_is_perfect_for_the_same_model_and_drops_under_noise(lm: ChatLM) -> None:
     prompts = neutral_prompts(_data_dir(), n=12)
     base = next_token_logprobs(lm.model, lm.tokenizer, prompts)
-    same = locality(base, next_token_logprobs(lm.model, lm.tokenizer, prompts))
+    again = next_token_logprobs(lm.model, lm.tokenizer, prompts)
+    same = locality(base, again)
     assert same["locality"] == 1.0 and same["locality_kl"] < 1e-6
+    assert locality_flips(base, again, prompts, lm.tokenizer) == []
 
     gen = torch.Generator().manual_seed(0)
     noise = torch.randn(576, generator=gen) * 5.0
     layer = lm.model.get_submodule("model.layers.8.mlp.down_proj")
     handle = layer.register_forward_hook(lambda _m, _i, out: out + noise)
     try:
-        noisy = locality(base, next_token_logprobs(lm.model, lm.tokenizer, prompts))
+        edited = next_token_logprobs(lm.model, lm.tokenizer, prompts)
     finally:
         handle.remove()
+    noisy = locality(base, edited)
     assert noisy["locality_kl"] > 0.01
     assert noisy["locality"] < 1.0
+    flips = locality_flips(base, edited, prompts, lm.tokenizer)
+    assert len(flips) == round((1 - noisy["locality"]) * len(prompts))
+    for flip in flips:  # each names its prompt, both tokens, and how close the base model's top two were
+        i = prompts.index(flip["prompt"])
+        assert flip["base"] == lm.tokenizer.decode(int(base[i].argmax()))
+        assert flip["edited"] == lm.tokenizer.decode(int(edited[i].argmax())) != flip["base"]
+        top2 = base[i].topk(2).values
+        assert flip["base_margin"] == pytest.approx(float(top2[0] - top2[1]), abs=1e-4)
+    with pytest.raises(ValueError):
+        locality_flips(base, edited, prompts[:-1], lm.tokenizer)
 
 
 def test_neutral_prompts_are_seeded_and_sized() -> None:

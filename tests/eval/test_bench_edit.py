@@ -25,14 +25,19 @@ def test_a_later_record_about_the_same_subject_supersedes_an_earlier_one() -> No
 
 
 def test_table_has_one_row_per_run_and_marks_missing_values() -> None:
+    flips = [{"base_margin": 0.5}, {"base_margin": 0.0071}]
     rows = [
         {"editor": "rome", "cluster_size": 1, "efficacy": 1.0, "isolation_bit_identical": True},
         {"editor": "lora", "cluster_size": 3, "efficacy": None, "median_seconds_per_edit": 12.345},
+        {"editor": "ftm", "cluster_size": 1, "locality_flips": flips},
+        {"editor": "ftm", "cluster_size": 3, "locality_flips": []},
     ]
     lines = render_table(rows).splitlines()
-    assert len(lines) == 4 and lines[0].count("|") == len(COLUMNS) + 1
+    assert len(lines) == 6 and lines[0].count("|") == len(COLUMNS) + 1
     assert "| rome | 1 |" in lines[2] and "yes" in lines[2]
     assert "| lora | 3 |" in lines[3] and "–" in lines[3] and "12.3" in lines[3]
+    assert "| 0.007, 0.500 |" in lines[4]  # the flips' base margins, closest tie first
+    assert "| none |" in lines[5]
 
 
 def test_peak_memory_sees_an_allocation_inside_the_block() -> None:
@@ -64,6 +69,7 @@ def test_bench_command_writes_json_and_a_table(tmp_path: Path) -> None:
     assert len(report["runs"][0]["records"]) == 2 and report["provenance"]["commit"]
     assert [r["record"] for r in report["runs"][0]["records"]] == [9, 19]  # every 10th record from the 9th
     assert row["settings"]["v_steps"] == 8  # the override reached the editor
+    assert len(row["locality_flips"]) == round((1 - row["locality"]) * 5)
     assert "| rome | 1 | 2 |" in out.with_suffix(".md").read_text()
 
 

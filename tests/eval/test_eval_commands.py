@@ -160,6 +160,14 @@ def test_stability_checks_every_k_edits_and_extends(tmp_path: Path) -> None:
     ledger.close()
     assert "first failing drift check" in (out / "summary.md").read_text()
 
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["editors"]["rome"]["layer"] == 8  # the editor's settings are part of the plan ...
+    plan["editors"]["rome"]["layer"] = 6
+    (out / "plan.json").write_text(json.dumps(plan))
+    refused = imprint(tmp_path, *args, "--edits", "8")  # ... so other defaults do not extend this series
+    assert refused.returncode != 0 and "editors" in refused.stderr
+    assert _rows(out / "rows.jsonl") == extended
+
 
 @pytest.mark.parametrize(
     ("args", "says"),
