@@ -11,7 +11,7 @@ from api.cli_common import ConfigOpt, csv_list, fail, settings_for
 from api.console import err, out
 from api.settings import Settings
 from eval.errors import JudgeEndpointError
-from eval.run_dir import fingerprint, portable
+from eval.run_dir import editors_plan, fingerprint
 from memory.errors import MemoryError_
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands, so `imprint --help` stays fast
@@ -166,7 +166,7 @@ def eval_upqa(
         "data": fingerprint(data),
         "cluster_size": cluster_size,
         "model": settings.model,
-        "editors": {n: portable(e.settings()) for n, e in editors.items()},
+        "editors": editors_plan(editors),
     }
     items = _open(out_dir, {**fixed, **_judge_plan(endpoint)})
     torch.manual_seed(seed)
@@ -297,7 +297,7 @@ def eval_prefeval(
         "filler_chars": filler_chars,
         "history_turns": settings.history_turns,
         "model": settings.model,
-        "editors": {n: portable(e.settings()) for n, e in editors.items()},
+        "editors": editors_plan(editors),
     }
     log_ = _open(out_dir, {**fixed, **_judge_plan(endpoint)})
     plan = PrefEvalPlan(chosen, set_names, counts, settings.history_turns)
@@ -387,8 +387,7 @@ def eval_stability(
         "every": every,
         "model": settings.model,
         "probe_items": [drift.boolq_items, drift.nq_items],
-        # a resume under other editor defaults would mix two editors' edits in one series
-        "editors": {n: portable(e.settings()) for n, e in by_name.items()},
+        "editors": editors_plan(by_name),
     }
     rows = _open(out_dir, fixed, "rows.jsonl")
     model, tokenizer, _, judge = _model_and_judge(settings)  # each editor gets its own weight store below

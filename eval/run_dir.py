@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from memory.atomic import atomic_write_bytes
 
@@ -41,6 +41,16 @@ def fingerprint(path: Path) -> dict[str, str]:
 def portable(settings: Mapping[str, Any]) -> dict[str, Any]:
     """An editor's settings without the keys that only locate files on this machine."""
     return {k: v for k, v in settings.items() if k not in LOCATION_KEYS}
+
+
+class _Configured(Protocol):
+    def settings(self) -> dict[str, Any]: ...
+
+
+def editors_plan(editors: Mapping[str, _Configured]) -> dict[str, dict[str, Any]]:
+    """Each editor's `portable` settings by name: the part of a plan that refuses a resume under other
+    editor defaults, which would mix two editors' edits in one folder."""
+    return {name: portable(editor.settings()) for name, editor in editors.items()}
 
 
 def open_run(out_dir: Path, fixed: Mapping[str, Any]) -> Path:

@@ -7,7 +7,7 @@ so the weight memory alone decides what is applied, stacked, saved and reverted 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, ClassVar
 
@@ -105,12 +105,15 @@ def check_requests(requests: Sequence[object]) -> list[EditRequest]:
     return list(requests)  # type: ignore[arg-type]
 
 
-def cluster_pairs(request: EditRequest, cluster_size: int) -> list[EditRequest]:
+def cluster_pairs(
+    request: EditRequest, cluster_size: int, blocked: Collection[str] = frozenset()
+) -> list[EditRequest]:
     """The request plus up to `cluster_size` − 1 synonym pairs on its template.
 
     Pair i (i = 0, 1, ...) takes the i-th subject synonym and the i-th target synonym, cycling the shorter
     list and falling back to the original subject/target when a list is empty; duplicates of pairs already
     chosen are skipped. So synonyms are used evenly and the first ones (the caller's best) come first.
+    Subject synonyms whose `subject_key` is in `blocked` are skipped too (`claimed_pairs` says why).
     """
     chosen = [request]
     subjects, targets = request.subject_synonyms, request.target_synonyms
@@ -124,10 +127,33 @@ def cluster_pairs(request: EditRequest, cluster_size: int) -> list[EditRequest]:
             subjects[i % len(subjects)] if subjects else request.subject,
             targets[i % len(targets)] if targets else request.target,
         )
-        if pair not in seen:
+        if pair not in seen and subject_key(pair[0]) not in blocked:
             seen.add(pair)
             chosen.append(request.with_pair(*pair))
     return chosen
+
+
+def claimed_pairs(
+    requests: Sequence[EditRequest], cluster_size: int, taken: Collection[str] = frozenset()
+) -> list[list[EditRequest]]:
+    """Each request's `cluster_pairs`, with no subject written for two facts.
+
+    Synonym lists of related facts overlap (UPQA's *job* lists "profession" and "occupation"; its
+    *profession* lists "occupation" and "job"). Written as they come, the *job* pair about "profession"
+    would overwrite what the user said about their profession. So a synonym never takes a subject that
+    is another request's own subject, or one in `taken` (subject keys that other live facts hold); and a
+    synonym two requests share goes to the later one, as a later statement replaces an earlier one.
+    A request's own subject is always its own.
+    """
+    primaries = {subject_key(r.subject) for r in requests} | set(taken)
+    used: set[str] = set()
+    out: list[list[EditRequest]] = [[] for _ in requests]
+    for i in reversed(range(len(requests))):  # the latest request picks its synonyms first
+        own = subject_key(requests[i].subject)
+        pairs = cluster_pairs(requests[i], cluster_size, (primaries | used) - {own})
+        used |= {subject_key(p.subject) for p in pairs[1:]}
+        out[i] = pairs
+    return out
 
 
 class Editor(ABC):

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from consolidation.editors.anchor import ANCHOR_QUESTIONS, AnswerAnchor
-from consolidation.editors.base import Editor, EditRequest, cluster_pairs, live_requests
+from consolidation.editors.base import Editor, EditRequest, claimed_pairs, live_requests
 from consolidation.hooks import this_thread_only
 from memory.weights.delta import Delta
 from memory.weights.hooks import DeltaApplier
@@ -92,9 +92,10 @@ def frozen(model: nn.Module) -> Iterator[None]:
 
 
 def training_pairs(requests: Sequence[EditRequest], cluster_size: int) -> list[tuple[str, str]]:
-    """(prompt, target) texts to learn: each request and its synonym pairs (`cluster_pairs`, as ROME)."""
+    """(prompt, target) texts to learn: each request and its synonym pairs, no subject claimed by two
+    requests (`claimed_pairs`, as ROME)."""
     return [
-        (pair.filled_prompt, pair.target) for req in requests for pair in cluster_pairs(req, cluster_size)
+        (pair.filled_prompt, pair.target) for pairs in claimed_pairs(requests, cluster_size) for pair in pairs
     ]
 
 

@@ -267,3 +267,49 @@ def test_changing_a_value_again_and_again_keeps_the_update_bounded(editor: RomeE
     assert max(counts) - min(counts) <= 2, counts  # the old value's keys go: the memory does not grow
     with DeltaApplier(lm.model).activate(memory):
         assert "metal" in _greedy(lm, lm.model, template.format("music preference"))
+
+
+def test_a_synonym_pair_never_overwrites_another_subjects_value(cache_dir: Path, lm: ChatLM) -> None:
+    """Cluster size 2: the job's first synonym is "profession", which is another fact's own subject. It is
+    skipped whichever fact comes first; and a later fact that claims a synonym the job's pair was written
+    at replaces that pair alone."""
+    editor = get_editor(
+        "rome",
+        data_dir=Settings().data_dir,
+        cov_cache_dir=cache_dir,
+        cov_tokens=SAMPLE_TOKENS,
+        cluster_size=2,
+    )
+    template = "The user's {} is"
+    profession = EditRequest(prompt=template, subject="profession", target=" nurse")
+    job = EditRequest(
+        prompt=template,
+        subject="job",
+        target=" baker",
+        subject_synonyms=["profession", "occupation"],
+        target_synonyms=[" bread maker"],
+    )
+    pairs_after = {  # first fact edited -> the job's pair labels at the end
+        "profession": {"rome:job→occupation"},  # "profession" was held, so the job took "occupation"
+        "job": set(),  # the job's "profession" pair, written first, is replaced by the fact itself
+    }
+    for order in ([profession, job], [job, profession]):
+        memory = Delta()
+        for request in order:
+            memory = editor.compute_memory(lm.model, lm.tokenizer, [request], memory)
+        expected = {"rome:profession", "rome:job"} | pairs_after[order[0].subject]
+        assert {u.label for u in memory} == expected
+        with DeltaApplier(lm.model).activate(memory):
+            assert "nurse" in _greedy(lm, lm.model, template.format("profession"))
+            assert "baker" in _greedy(lm, lm.model, template.format("job"))
+
+    career = EditRequest(
+        prompt=template, subject="career", target=" medicine", subject_synonyms=["occupation"]
+    )
+    memory = editor.compute_memory(lm.model, lm.tokenizer, [career], memory)
+    assert {u.label for u in memory} == {
+        "rome:profession",
+        "rome:job",
+        "rome:career",
+        "rome:career→occupation",
+    }

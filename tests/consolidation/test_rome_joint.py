@@ -11,6 +11,7 @@ from consolidation.editors.rome.joint import (
     down_row,
     key_of,
     label_for,
+    label_subjects,
     module_output,
     solve_jointly,
     solve_stacked,
@@ -47,6 +48,14 @@ def _maps(layer: nn.Linear, updates: list[LowRankUpdate], pair: KeyValue) -> tor
 def test_label_ignores_case_and_spacing() -> None:
     assert label_for("Food  Preference") == label_for("food preference") == "rome:food preference"
     assert label_for("food") != label_for("food preference")
+
+
+def test_a_synonym_pair_label_names_its_fact_and_where_it_is_written() -> None:
+    pair = label_for("Job", "Occupation")
+    assert pair == "rome:job→occupation"
+    assert label_subjects(pair) == ("job", "occupation")
+    assert label_subjects(label_for("job")) == ("job", "job")
+    assert label_for("job", " JOB ") == label_for("job")  # the subject itself is no pair
 
 
 def test_key_round_trips_through_the_down_row() -> None:

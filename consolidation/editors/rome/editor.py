@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
 from torch import nn
 
-from consolidation.editors.base import Editor, EditRequest, check_requests, cluster_pairs
+from consolidation.editors.base import (
+    Editor,
+    EditRequest,
+    check_requests,
+    claimed_pairs,
+    subject_key,
+)
 from consolidation.editors.registry import register_editor
 from consolidation.editors.rome.config import RomeConfig
 from consolidation.editors.rome.covariance import model_fingerprint, second_moments
@@ -26,6 +32,7 @@ from consolidation.editors.rome.joint import (
     down_row,
     keys_of,
     label_for,
+    label_subjects,
     module_output,
     solve_jointly,
     solve_stacked,
@@ -83,10 +90,15 @@ class RomeEditor(Editor):
         return Delta.of(edit.update for edit in self.compute_edits(model, tokenizer, requests))
 
     def compute_edits(
-        self, model: nn.Module, tokenizer: Any, requests: Sequence[EditRequest]
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        requests: Sequence[EditRequest],
+        taken: Collection[str] = frozenset(),
     ) -> list[RomeEdit]:
         """Like `compute_delta`, keeping k*, v* and fit diagnostics. Later requests see earlier ones through
-        a temporary hook on the edited module, removed before returning."""
+        a temporary hook on the edited module, removed before returning. Synonym pairs skip the subject
+        keys in `taken` (subjects other live facts hold: `claimed_pairs`)."""
         requests = check_requests(requests)
         if not requests:
             return []
@@ -99,9 +111,9 @@ class RomeEditor(Editor):
         chol = self._cholesky_of(model, tokenizer, module_name)
         prefixes = self._prefixes_of(model, tokenizer)
         expanded = [
-            (pair, label_for(request.subject))
-            for request in requests
-            for pair in cluster_pairs(request, cfg.cluster_size)
+            (pair, label_for(request.subject, pair.subject))
+            for request, pairs in zip(requests, claimed_pairs(requests, cfg.cluster_size, taken), strict=True)
+            for pair in pairs
         ]
         edits: list[RomeEdit] = []
 
@@ -126,6 +138,10 @@ class RomeEditor(Editor):
         """`current` with the requests written in: a subject's earlier ROME updates are replaced
         (`supersede`), and every other live ROME key keeps the value it has now (`preserve_keys`).
 
+        Synonym pairs never write at a subject another live fact holds, and a pair the new requests claim
+        replaces an older fact's pair at the same subject (`claimed_pairs`; the labels say which subject
+        each update belongs to and is written at).
+
         v* is fitted on the memory *without* the values being replaced, never on top of them: on top, each
         new value would carry the old one's offset and the update would grow with every change of mind.
         With `preserve_keys` that memory is re-solved over the remaining keys first, because jointly solved
@@ -139,16 +155,27 @@ class RomeEditor(Editor):
         module_name = cfg.module_name()
         module = model.get_submodule(module_name)
         chol = self._cholesky_of(model, tokenizer, module_name)
-        new_labels = {label_for(r.subject) for r in requests}
         on_module = [u for u in current if u.module == module_name]
+        new_subjects = {subject_key(r.subject) for r in requests}
+        taken = {
+            label_subjects(u.label)[0] for u in on_module if u.label.startswith(LABEL_PREFIX)
+        } - new_subjects  # subjects other live facts hold
+        claimed = {
+            subject_key(pair.subject)
+            for pairs in claimed_pairs(requests, cfg.cluster_size, taken)
+            for pair in pairs
+        }
 
         def superseded(u: LowRankUpdate) -> bool:
-            return cfg.supersede and u.module == module_name and u.label in new_labels
+            if not (cfg.supersede and u.module == module_name and u.label.startswith(LABEL_PREFIX)):
+                return False
+            subject, written_at = label_subjects(u.label)
+            return subject in new_subjects or written_at in claimed
 
         kept = [u for u in current if not superseded(u)]
         if not cfg.preserve_keys:
             with DeltaApplier(model).activate(Delta.of(kept)):
-                edits = self.compute_edits(model, tokenizer, requests)
+                edits = self.compute_edits(model, tokenizer, requests, taken)
             new = [KeyValue(e.key, e.value, e.update.label) for e in edits]
             fixed = [u for u in kept if u.module == module_name]
             return Delta.of(kept + solve_stacked(module_name, module, new, fixed, chol))
@@ -168,7 +195,7 @@ class RomeEditor(Editor):
                 old.append(KeyValue(keys[:, i].to(u.down.device), values[:, i], u.label))
         without = solve_jointly(module_name, module, old, fixed, chol, cfg.repeat_cosine)
         with DeltaApplier(model).activate(Delta.of(others + without)):
-            edits = self.compute_edits(model, tokenizer, requests)
+            edits = self.compute_edits(model, tokenizer, requests, taken)
         if cfg.pin_contexts:
             new = [pair for e in edits for pair in e.pinned()]
         else:

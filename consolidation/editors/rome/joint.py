@@ -27,11 +27,22 @@ from memory.weights.delta import LowRankUpdate
 log = logging.getLogger(__name__)
 
 LABEL_PREFIX = "rome:"
+PAIR_MARK = "→"  # "rome:job→occupation": the update writes job's value under its synonym "occupation"
 
 
-def label_for(subject: str) -> str:
-    """The label of ROME's updates about `subject`: later edits about the same subject replace them."""
-    return LABEL_PREFIX + subject_key(subject)
+def label_for(subject: str, pair_subject: str | None = None) -> str:
+    """The label of ROME's updates about `subject`, written at `pair_subject` when that is one of its
+    synonyms: a later edit about the same subject replaces them all, and a later fact that claims the
+    synonym (`claimed_pairs`) replaces that pair alone."""
+    primary = subject_key(subject)
+    pair = subject_key(pair_subject) if pair_subject else primary
+    return LABEL_PREFIX + primary + ("" if pair == primary else PAIR_MARK + pair)
+
+
+def label_subjects(label: str) -> tuple[str, str]:
+    """(subject, the subject it is written at) of a `label_for` label; both the same for a plain one."""
+    primary, _, pair = label.removeprefix(LABEL_PREFIX).partition(PAIR_MARK)
+    return primary, pair or primary
 
 
 @dataclass(frozen=True)
