@@ -171,7 +171,7 @@ def eval_upqa(
     items = _open(out_dir, {**fixed, **_judge_plan(endpoint)})
     torch.manual_seed(seed)
     workspace, local_judge = _workspace(settings, out_dir, editors)
-    judge: AnswerJudge = local_judge if endpoint is None else _endpoint_judges(endpoint)[0]
+    judge: AnswerJudge = local_judge if endpoint is None else _endpoint_answer_judge(endpoint)
     plan = UpqaPlan(chosen, cluster_size)
     todo = sum(not items.has(f"{m.name}|{r.index}") for m in chosen for r in records)
     try:
@@ -214,10 +214,18 @@ def _judge_plan(endpoint: ChatEndpoint | None) -> dict[str, Any]:
     return {} if endpoint is None else {"judge": {"endpoint_model": endpoint.config.model}}
 
 
-def _endpoint_judges(endpoint: ChatEndpoint) -> tuple[AnswerJudge, PreferenceJudging]:
-    from eval.endpoint_judge import EndpointPreferenceJudge, EndpointTargetJudge
+def _endpoint_answer_judge(endpoint: ChatEndpoint) -> AnswerJudge:
+    """The endpoint judging whether an answer holds a target (UPQA)."""
+    from eval.endpoint_judge import EndpointTargetJudge
 
-    return EndpointTargetJudge(endpoint), EndpointPreferenceJudge(endpoint)
+    return EndpointTargetJudge(endpoint)
+
+
+def _endpoint_preference_judge(endpoint: ChatEndpoint) -> PreferenceJudging:
+    """The endpoint judging acknowledgment and violation (PrefEval)."""
+    from eval.endpoint_judge import EndpointPreferenceJudge
+
+    return EndpointPreferenceJudge(endpoint)
 
 
 def _workspace(
@@ -303,7 +311,7 @@ def eval_prefeval(
     plan = PrefEvalPlan(chosen, set_names, counts, settings.history_turns)
     torch.manual_seed(seed)
     workspace, target_judge = _workspace(settings, out_dir, editors)
-    judge = _preference_judge(target_judge) if endpoint is None else _endpoint_judges(endpoint)[1]
+    judge = _preference_judge(target_judge) if endpoint is None else _endpoint_preference_judge(endpoint)
     todo = sum(
         not log_.has(f"{m.name}|{s}|{it.index}|{k}")
         for m in chosen
