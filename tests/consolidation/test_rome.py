@@ -222,7 +222,7 @@ def test_a_new_value_for_a_subject_replaces_the_old_and_other_keys_stay_put(
 ) -> None:
     """A user's memory (`compute_memory`): updates labelled per live subject (one per pinned key: the subject
     in each context and the tokens after it); a superseding edit drops the old ones, and every other
-    subject's keys still map to exactly what they did (the joint solve)."""
+    subject's keys still map to what they did, up to the joint solve's small ridge."""
     from consolidation.editors.rome.joint import key_of, module_output
 
     cuisine, color = REQUESTS[0], REQUESTS[1]
@@ -241,7 +241,9 @@ def test_a_new_value_for_a_subject_replaces_the_old_and_other_keys_stay_put(
     assert {u.label for u in second} == {"rome:favorite color", "rome:favorite cuisine"}
     assert sum(u.label == "rome:favorite cuisine" for u in second) < 2 * n_cuisine  # replaced, not added
     assert all(u.rank == 1 for u in second)
-    assert torch.allclose(module_output(module, color_key, list(second)), color_value, rtol=1e-3, atol=1e-3)
+    moved = float((module_output(module, color_key, list(second)) - color_value).norm())
+    written = float((color_value - module_output(module, color_key, [])).norm())
+    assert moved < 0.01 * written  # held up to the joint solve's ridge (RomeConfig.solve_ridge)
     with DeltaApplier(lm.model).activate(second):
         assert "Peruvian" in _greedy(lm, lm.model, cuisine.filled_prompt)
         assert "Ethiopian" not in _greedy(lm, lm.model, cuisine.filled_prompt)

@@ -110,3 +110,36 @@ def test_a_repeated_key_keeps_its_latest_value() -> None:
 def test_the_solve_of_no_keys_is_no_update() -> None:
     layer, chol = _setup()
     assert solve_jointly("layer", layer, [], [], chol, repeat_cosine=0.999) == []
+
+
+def _norm(updates: list[LowRankUpdate]) -> float:
+    return float(sum((u.up.double() @ u.down.double()) for u in updates).norm())  # type: ignore[union-attr]
+
+
+def test_with_a_ridge_distinct_keys_still_reach_their_values() -> None:
+    layer, chol = _setup()
+    pairs = _pairs(4)
+    updates = solve_jointly("layer", layer, pairs, [], chol, 0.999, ridge=1e-3)
+    for p in pairs:
+        wanted = p.value.double() - _maps(layer, [], p)
+        missed = p.value.double() - _maps(layer, updates, p)
+        assert float(missed.norm()) < 0.01 * float(wanted.norm())
+
+
+def test_a_ridge_keeps_near_parallel_keys_with_different_values_from_growing_the_update() -> None:
+    """Two near-parallel keys asking for different values: exact, the update is huge; with the ridge it
+    stays the size of an ordinary edit, and the keys meet between their values."""
+    layer, chol = _setup()
+    held, _ = _pairs(2)
+    gen = torch.Generator().manual_seed(3)
+    near = KeyValue(held.key + 1e-2 * torch.randn(IN, generator=gen), held.value + 3.0, label_for("other"))
+    distinct = 1.0  # no key counts as a repeat of another here, however close
+    exact = solve_jointly("layer", layer, [held, near], [], chol, distinct)
+    ridged = solve_jointly("layer", layer, [held, near], [], chol, distinct, ridge=1e-3)
+    alone = solve_jointly("layer", layer, [held], [], chol, distinct)
+    assert torch.allclose(_maps(layer, exact, near), near.value.double(), atol=0.05)  # float32 factors
+    assert _norm(ridged) < 0.1 * _norm(exact)
+    assert _norm(ridged) < 2 * _norm(alone)
+    middle = (held.value.double() + near.value.double()) / 2
+    for p in (held, near):
+        assert float((_maps(layer, ridged, p) - middle).norm()) < 0.5 * float((p.value - middle).norm())

@@ -193,7 +193,7 @@ class RomeEditor(Editor):
             values = module_output(module, keys, on_module)  # (out, n): what the user gets there now
             for i, u in enumerate(own):
                 old.append(KeyValue(keys[:, i].to(u.down.device), values[:, i], u.label))
-        without = solve_jointly(module_name, module, old, fixed, chol, cfg.repeat_cosine)
+        without = solve_jointly(module_name, module, old, fixed, chol, cfg.repeat_cosine, cfg.solve_ridge)
         with DeltaApplier(model).activate(Delta.of(others + without)):
             edits = self.compute_edits(model, tokenizer, requests, taken)
         if cfg.pin_contexts:
@@ -204,7 +204,9 @@ class RomeEditor(Editor):
             for e in edits:
                 held = module_output(module, e.after_subject.double().cpu().T, fixed).T  # (m, out)
                 new += [KeyValue(x, v, e.update.label) for x, v in zip(e.after_subject, held, strict=True)]
-        solved = solve_jointly(module_name, module, old + new, fixed, chol, cfg.repeat_cosine)
+        solved = solve_jointly(
+            module_name, module, old + new, fixed, chol, cfg.repeat_cosine, cfg.solve_ridge
+        )
         log.info(
             "ROME memory on %s: %d live keys (%d new, %d superseded)",
             module_name,
