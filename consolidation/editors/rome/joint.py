@@ -3,7 +3,8 @@
 Why: sequential rank-one edits each map their own key exactly but move every earlier key a little
 (k_iᵀC⁻¹k_new ≠ 0); a hundred of them broke the default model (docs/results.md). Solving for all live keys
 together, ΔW = R (KᵀC⁻¹K)⁻¹ KᵀC⁻¹ with R = V − W K the residuals, is the smallest change in C's metric that
-maps every key k_i to its value v_i exactly (the equality-constrained form of MEMIT's least squares). A
+maps every key k_i to its value v_i exactly (the equality-constrained form of MEMIT's least squares); a
+small ridge (`solve_jointly`) relaxes "exactly" where keys are too alike to separate cheaply. A
 superseded key is left out of K, so a subject holds one value and the memory's rank is the number of live
 keys, not the number of edits ever made.
 
