@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -107,14 +108,24 @@ def _methods(text: str, settings: Settings) -> list[Method]:
         raise fail(f"--methods: {exc}") from None
 
 
-def _editors(methods: list[Method], cluster_size: int, settings: Settings) -> dict[str, Editor]:
-    """One editor per editor the methods name; a data directory is needed for their statistics."""
+def _editors(
+    methods: list[Method], cluster_size: int, settings: Settings, overrides: Sequence[str] = ()
+) -> dict[str, Editor]:
+    """One editor per editor the methods name, its config changed by the `FIELD=VALUE` `overrides` that
+    name its fields; a data directory is needed for their statistics."""
     from consolidation.editors import editor_for
+    from eval.edit_run import unclaimed_overrides
 
     names = sorted({m.editor for m in methods if m.editor})
     if names and settings.data_dir is None:
         raise fail("edit methods need a data directory (ROME's statistics): set IMPRINT_DATA_DIR")
-    return {n: editor_for(n, cluster_size, settings.data_dir or Path(), settings.cache_dir) for n in names}
+    unclaimed = unclaimed_overrides(names, overrides)
+    if unclaimed:
+        raise fail(f"--set {unclaimed}: no field of that name in the configs of {names}")
+    return {
+        n: editor_for(n, cluster_size, settings.data_dir or Path(), settings.cache_dir, list(overrides))
+        for n in names
+    }
 
 
 def _open(out_dir: Path, fixed: dict[str, Any], log_name: str = "items.jsonl") -> ItemLog:
@@ -358,9 +369,16 @@ def eval_stability(
     probe_items: Annotated[
         int | None, typer.Option("--probe-items", min=1, help="BoolQ and NQ items per check (default 200).")
     ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Editor config FIELD=VALUE (repeatable), e.g. solve_ridge=1e-2."),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Retention, paraphrase, BoolQ, NQ, perplexity, locality, norm and conditioning as edits accumulate."""
+    """Retention, paraphrase, BoolQ, NQ, perplexity, locality, norm and conditioning as edits accumulate.
+
+    `--set` changes the editors' settings; they are part of the folder's plan, so a series is only ever
+    extended with the settings it was started with."""
     from dataclasses import replace
 
     from tqdm import tqdm
@@ -383,7 +401,7 @@ def eval_stability(
         records = load_upqa(path, edits)
         if len(records) < edits:
             raise ValueError(f"{path} has {len(records)} records, {edits} edits asked; pass a larger --data")
-        by_name = _editors(chosen, 1, settings)
+        by_name = _editors(chosen, 1, settings, overrides or [])
     except (MemoryError_, ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
     drift = DriftConfig(data_dir=settings.data_dir, cache_dir=settings.cache_dir / "drift")

@@ -16,7 +16,7 @@ from consolidation.editors.rome.joint import (
     solve_jointly,
     solve_stacked,
 )
-from memory.weights.delta import LowRankUpdate
+from memory.weights.delta import Delta, LowRankUpdate
 
 IN, OUT = 24, 10
 
@@ -113,7 +113,7 @@ def test_the_solve_of_no_keys_is_no_update() -> None:
 
 
 def _norm(updates: list[LowRankUpdate]) -> float:
-    return float(sum((u.up.double() @ u.down.double()) for u in updates).norm())  # type: ignore[union-attr]
+    return float(Delta.of(updates).dense("layer").norm())
 
 
 def test_with_a_ridge_distinct_keys_still_reach_their_values() -> None:

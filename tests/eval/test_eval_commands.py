@@ -162,9 +162,7 @@ def test_stability_checks_every_k_edits_and_extends(tmp_path: Path) -> None:
 
     plan = json.loads((out / "plan.json").read_text())
     assert plan["editors"]["rome"]["layer"] == 8  # the editor's settings are part of the plan ...
-    plan["editors"]["rome"]["layer"] = 6
-    (out / "plan.json").write_text(json.dumps(plan))
-    refused = imprint(tmp_path, *args, "--edits", "8")  # ... so other defaults do not extend this series
+    refused = imprint(tmp_path, *args, "--edits", "8", "--set", "layer=6")  # ... so others do not extend it
     assert refused.returncode != 0 and "editors" in refused.stderr
     assert _rows(out / "rows.jsonl") == extended
 
@@ -177,6 +175,8 @@ def test_stability_checks_every_k_edits_and_extends(tmp_path: Path) -> None:
         (["eval", "prefeval", "--data-dir", "d", "--sets", "implicit", "--out", "o"], "unknown sets"),
         (["eval", "stability", "--edits", "500", "--out", "o"], "has 100 records"),
         (["eval", "stability", "--editors", "mend", "--out", "o"], "no editor named"),
+        (["eval", "stability", "--set", "no_such_field=1", "--out", "o"], "no field of that name"),
+        (["eval", "stability", "--set", "solve_ridge=small", "--out", "o"], "solve_ridge=small"),
         (
             [
                 "eval",
