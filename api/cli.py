@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli_common import ConfigOpt, StateOpt, csv_list, fail, publish, settings_for
+from api.cli_common import ConfigOpt, SetOpt, StateOpt, csv_list, editors_for, fail, publish, settings_for
 from api.console import err, memories_table, out, setup_logging
 from api.eval_cli import eval_app
 from memory.errors import MemoryError_
@@ -232,18 +232,15 @@ def edit(
     cluster_size: Annotated[int, typer.Option("--cluster-size", min=1, max=9)] = 1,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N records.")] = None,
     neutral: Annotated[int, typer.Option("--neutral", min=1, help="Neutral prompts for locality.")] = 50,
-    overrides: Annotated[
-        list[str] | None, typer.Option("--set", help="Editor config FIELD=VALUE (repeatable), e.g. layer=6.")
-    ] = None,
+    overrides: SetOpt = None,
     config: ConfigOpt = None,
     state_dir: StateOpt = None,
 ) -> None:
     """Apply UPQA records as sequential edits to one user, then re-score every record on the final memory."""
     from agent.model_loading import load_model
-    from consolidation.editors import editor_for
     from consolidation.judge import TargetJudge
     from consolidation.metrics import neutral_prompts
-    from eval.edit_run import run_sequential_edits, unclaimed_overrides
+    from eval.edit_run import run_sequential_edits
     from eval.provenance import provenance, write_report
     from eval.upqa import load_upqa
     from memory.embedder import Embedder
@@ -254,13 +251,9 @@ def edit(
         raise fail("no data directory: set IMPRINT_DATA_DIR to the folder with nq_open/ (locality prompts)")
     try:
         records = load_upqa(data, limit)
-        pairs = overrides or []
-        unclaimed = unclaimed_overrides([editor], pairs)
-        if unclaimed:
-            raise TypeError(f"--set {unclaimed}: {editor} has no such field")
-        chosen = editor_for(editor, cluster_size, settings.data_dir, settings.cache_dir, pairs)
-    except (MemoryError_, KeyError, TypeError, ValueError) as exc:
+    except (MemoryError_, ValueError) as exc:
         raise fail(str(exc)) from None
+    chosen = editors_for([editor], cluster_size, settings, overrides or [])[editor]
     loaded = load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
     weights = WeightMemory(settings.weights_path, loaded.model)
     try:
@@ -346,18 +339,15 @@ def bench_edit(
     offset: Annotated[
         int, typer.Option("--offset", min=0, help="Start at record K (0-based), then every --stride-th.")
     ] = 0,
-    overrides: Annotated[
-        list[str] | None, typer.Option("--set", help="Editor config FIELD=VALUE (repeatable), e.g. layer=6.")
-    ] = None,
+    overrides: SetOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Each editor at each cluster size: 100 sequential UPQA edits to one user, timed and scored."""
     from agent.model_loading import load_model
-    from consolidation.editors import available_editors, editor_for
+    from consolidation.editors import available_editors
     from consolidation.judge import TargetJudge
     from consolidation.metrics import neutral_prompts
     from eval.bench_edit import BenchPlan, render_table, run_edit_bench
-    from eval.edit_run import unclaimed_overrides
     from eval.provenance import provenance
     from memory.embedder import Embedder
 
@@ -372,14 +362,7 @@ def bench_edit(
     if any(not 1 <= s <= 9 for s in sizes):
         raise fail(f"--cluster-sizes must lie in 1..9, got {sizes}")
     pairs = overrides or []
-    unclaimed = unclaimed_overrides(names, pairs)
-    if unclaimed:
-        raise fail(f"--set {unclaimed}: no field of that name in the configs of {names}")
-    try:  # parse before the model loads: a typo costs no time
-        for name in names:
-            editor_for(name, sizes[0], settings.data_dir, settings.cache_dir, pairs)
-    except (ValueError, TypeError) as exc:
-        raise fail(f"--set: {exc}") from None
+    editors_for(names, sizes[0], settings, pairs)  # parse before the model loads: a typo costs no time
     loaded = load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)
     judge = TargetJudge(Embedder())
     try:

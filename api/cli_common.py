@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from api.console import err, out
 from api.settings import Settings
 
+if TYPE_CHECKING:
+    from consolidation.editors.base import Editor
+
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file (IMPRINT_CONFIG).")]
 StateOpt = Annotated[Path | None, typer.Option("--state-dir", help="State directory (IMPRINT_STATE_DIR).")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Editor config FIELD=VALUE (repeatable), e.g. layer=6 or solve_ridge=1e-2."),
+]
 
 
 def settings_for(config: Path | None, state_dir: Path | None = None) -> Settings:
@@ -44,3 +51,27 @@ def csv_list(value: str, kind: Callable[[str], Any], what: str) -> list[Any]:
     if not items:
         raise fail(f"{what}: give at least one value")
     return items
+
+
+def editors_for(
+    names: Sequence[str], cluster_size: int, settings: Settings, overrides: Sequence[str] = ()
+) -> dict[str, Editor]:
+    """The named editors, each config changed by the `--set FIELD=VALUE` pairs that name its fields.
+
+    Every command that takes `--set` builds its editors here, before any model loads, so a typo in a field
+    or a value costs no time and reads the same whichever command it was given to."""
+    from consolidation.editors import editor_for
+    from eval.edit_run import unclaimed_overrides
+
+    if names and settings.data_dir is None:
+        raise fail("editors need a data directory (ROME's statistics): set IMPRINT_DATA_DIR")
+    try:
+        unclaimed = unclaimed_overrides(names, overrides)
+        if unclaimed:
+            raise fail(f"--set {unclaimed}: no field of that name in the configs of {list(names)}")
+        data_dir = settings.data_dir or Path()
+        return {n: editor_for(n, cluster_size, data_dir, settings.cache_dir, list(overrides)) for n in names}
+    except KeyError as exc:  # an unknown editor: the registry's message names the known ones
+        raise fail(str(exc.args[0] if exc.args else exc)) from None
+    except (ValueError, TypeError) as exc:  # a value its field cannot take
+        raise fail(f"--set: {exc}") from None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from api.cli_common import ConfigOpt, csv_list, fail, settings_for
+from api.cli_common import ConfigOpt, SetOpt, csv_list, editors_for, fail, settings_for
 from api.console import err, out
 from api.settings import Settings
 from eval.errors import JudgeEndpointError
@@ -111,21 +111,8 @@ def _methods(text: str, settings: Settings) -> list[Method]:
 def _editors(
     methods: list[Method], cluster_size: int, settings: Settings, overrides: Sequence[str] = ()
 ) -> dict[str, Editor]:
-    """One editor per editor the methods name, its config changed by the `FIELD=VALUE` `overrides` that
-    name its fields; a data directory is needed for their statistics."""
-    from consolidation.editors import editor_for
-    from eval.edit_run import unclaimed_overrides
-
-    names = sorted({m.editor for m in methods if m.editor})
-    if names and settings.data_dir is None:
-        raise fail("edit methods need a data directory (ROME's statistics): set IMPRINT_DATA_DIR")
-    unclaimed = unclaimed_overrides(names, overrides)
-    if unclaimed:
-        raise fail(f"--set {unclaimed}: no field of that name in the configs of {names}")
-    return {
-        n: editor_for(n, cluster_size, settings.data_dir or Path(), settings.cache_dir, list(overrides))
-        for n in names
-    }
+    """One editor per editor the methods name, its config changed by the `--set` pairs naming its fields."""
+    return editors_for(sorted({m.editor for m in methods if m.editor}), cluster_size, settings, overrides)
 
 
 def _open(out_dir: Path, fixed: dict[str, Any], log_name: str = "items.jsonl") -> ItemLog:
@@ -154,9 +141,12 @@ def eval_upqa(
     seed: Annotated[int, typer.Option("--seed", help="Torch seed (decoding is greedy; editors sample).")] = 0,
     judge_url: JudgeUrlOpt = None,
     judge_model: JudgeModelOpt = None,
+    overrides: SetOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Efficacy, paraphrase, implicit and product-recommendation accuracy per method on UPQA records."""
+    """Efficacy, paraphrase, implicit and product-recommendation accuracy per method on UPQA records.
+
+    `--set` changes the editors' settings, which are part of the folder's plan like the cluster size."""
     import torch
     from tqdm import tqdm
 
@@ -167,9 +157,9 @@ def eval_upqa(
     settings = settings_for(config)
     chosen = _methods(methods, settings)
     endpoint = _endpoint(judge_url, judge_model)
+    editors = _editors(chosen, cluster_size, settings, overrides or [])
     try:
         records = load_upqa(data, limit)
-        editors = _editors(chosen, cluster_size, settings)
     except (MemoryError_, ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
     fixed = {
@@ -283,9 +273,12 @@ def eval_prefeval(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     judge_url: JudgeUrlOpt = None,
     judge_model: JudgeModelOpt = None,
+    overrides: SetOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Acknowledgment and violation rates per filler-turn count, set and method (PrefEval protocol)."""
+    """Acknowledgment and violation rates per filler-turn count, set and method (PrefEval protocol).
+
+    `--set` changes the editors' settings, which are part of the folder's plan."""
     import torch
     from tqdm import tqdm
 
@@ -303,10 +296,10 @@ def eval_prefeval(
     pro_file = pro or (settings.data_dir / PRO_FILE if settings.data_dir else None)
     if pro_file is None:
         raise fail("no PrefEval-Pro file: pass --pro or set IMPRINT_DATA_DIR")
+    editors = _editors(chosen, 1, settings, overrides or [])
     try:
         items = load_items(data_dir, pro_file, set_names, limit)
         fillers = {k: filler_turns(data_dir, k, filler_chars) for k in counts}
-        editors = _editors(chosen, 1, settings)
     except (MemoryError_, ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
     fixed = {
@@ -369,10 +362,7 @@ def eval_stability(
     probe_items: Annotated[
         int | None, typer.Option("--probe-items", min=1, help="BoolQ and NQ items per check (default 200).")
     ] = None,
-    overrides: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Editor config FIELD=VALUE (repeatable), e.g. solve_ridge=1e-2."),
-    ] = None,
+    overrides: SetOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Retention, paraphrase, BoolQ, NQ, perplexity, locality, norm and conditioning as edits accumulate.

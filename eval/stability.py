@@ -74,8 +74,34 @@ def condition_numbers(model: Any, delta: Delta) -> dict[str, float]:
 
 def live_items(records: Sequence[UpqaRecord]) -> list[UpqaRecord]:
     """The records a user holds after all of them: the latest per subject."""
-    later = superseded_by(records)
-    return [r for r, sup in zip(records, later, strict=True) if sup is None]
+    return [records[i] for i in live_positions(records)]
+
+
+def live_positions(records: Sequence[UpqaRecord]) -> list[int]:
+    """Where in the edit order each live record was edited (0-based)."""
+    return [i for i, sup in enumerate(superseded_by(records)) if sup is None]
+
+
+def missed(records: Sequence[UpqaRecord], per_item: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The live preferences the memory no longer answers, each with when it was edited and what the model
+    says instead: a retention figure alone cannot tell whether the oldest values fade or some subjects
+    crowd each other out, and the remedies differ. `per_item` is `edit_scores`' list over the live ones."""
+    out = []
+    for pos, scored in zip(live_positions(records), per_item, strict=True):
+        efficacy = scored.get("efficacy")
+        if efficacy is None or efficacy["hit"]:
+            continue
+        rec = records[pos]
+        out.append(
+            {
+                "edit": pos + 1,
+                "record": rec.index,
+                "subject": rec.subject,
+                "target": rec.target,
+                "answer": efficacy["answer"],
+            }
+        )
+    return out
 
 
 def score_checkpoint(
@@ -98,6 +124,7 @@ def score_checkpoint(
     row["paraphrase"] = scores.get("paraphrase")
     row["efficacy"] = scores.get("efficacy")
     row["live"] = len(live)
+    row["missed"] = missed(records, scores["per_item"])
     conds = condition_numbers(model, delta)
     row["condition_number"] = max(conds.values()) if conds else None
     row["reasons"] = report.reasons
@@ -197,6 +224,23 @@ COLUMNS = (  # (row key, table header)
 )
 
 
+def missed_text(row: dict[str, Any]) -> str:
+    """The live preferences a checkpoint's memory no longer answers, oldest edit first, as a Markdown list."""
+    lost = sorted(row["missed"], key=lambda m: m["edit"])
+    head = f"Not answered after {row['edits']} edits: {len(lost)} of {row.get('live')} live preferences"
+    if not lost:
+        return head + ".\n"
+    lines = [
+        f"- edit {m['edit']}: {m['subject']} = {m['target']!r}; answers {_clip(m['answer'])!r}" for m in lost
+    ]
+    return head + " (edit number, subject, target, the answer now):\n\n" + "\n".join(lines) + "\n"
+
+
+def _clip(text: str, limit: int = 70) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def publish_stability(
     out_dir: Path,
     rows: Sequence[dict[str, Any]],
@@ -220,6 +264,8 @@ def publish_stability(
             [h for _, h in COLUMNS], [base_row, *[[r.get(k) for k, _ in COLUMNS] for r in mine]]
         )
         parts.append(f"### {e}\n\n{table}\nfirst failing drift check after: {first_fail or 'none'} edits\n")
+        if mine and mine[-1].get("missed") is not None:
+            parts.append(missed_text(mine[-1]))
     text = "\n".join(parts)
     summary = {e: mine[-1] if mine else None for e, mine in per_editor.items()}
     write_report(

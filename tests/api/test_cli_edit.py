@@ -65,3 +65,14 @@ def test_unknown_editor_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert res.returncode == 2
     assert "magic" in res.stderr and "known editors" in res.stderr
+
+
+def test_a_set_field_the_editor_lacks_is_refused_before_the_model_loads(tmp_path: Path) -> None:
+    data = tmp_path / "d.json"
+    data.write_text("[]")
+    res = imprint(
+        tmp_path, "edit", "--user", "u", "--data", str(data), "--editor", "lora", "--set", "v_steps=8",
+        "--out", "x.json",
+    )  # fmt: skip
+    assert res.returncode == 2 and "no field of that name in the configs of ['lora']" in res.stderr
+    assert not (tmp_path / "x.json").exists()

@@ -65,16 +65,19 @@ def test_upqa_compares_every_method_and_resumes(tmp_path: Path) -> None:
     assert len(_rows(out / "items.jsonl")) == 10
     other = imprint(tmp_path, *args, "--cluster-size", "3")
     assert other.returncode == 2 and "other settings" in other.stderr
+    retuned = imprint(tmp_path, *args, "--set", "v_steps=39")  # the editors' settings are in the plan too
+    assert retuned.returncode == 2 and "other settings" in retuned.stderr
 
 
 @pytest.mark.slow
 def test_prefeval_turns_sets_and_methods(tmp_path: Path) -> None:
     out = tmp_path / "prefeval"
-    res = imprint(
-        tmp_path, "eval", "prefeval", "--data-dir", str(_data() / "prefeval"), "--turns", "0,2",
+    args = [
+        "eval", "prefeval", "--data-dir", str(_data() / "prefeval"), "--turns", "0,2",
         "--sets", "explicit,choice", "--methods", "none,prompt,rag,edit:rome", "--limit", "2",
         "--filler-chars", "200", "--out", str(out),
-    )  # fmt: skip
+    ]  # fmt: skip
+    res = imprint(tmp_path, *args)
     assert res.returncode == 0, res.stderr[-3000:]
     rows = {r["key"]: r for r in _rows(out / "items.jsonl")}
     answers = {k: r for k, r in rows.items() if r.get("method")}
@@ -95,6 +98,8 @@ def test_prefeval_turns_sets_and_methods(tmp_path: Path) -> None:
     assert "### Acknowledgment" in text and "| rag | choice |" in text
     for name in ("prefeval_acknowledgment.png", "prefeval_violation.png"):
         assert (out / name).read_bytes().startswith(PNG)
+    retuned = imprint(tmp_path, *args, "--set", "solve_ridge=0")  # another ROME may not extend these answers
+    assert retuned.returncode == 2 and "other settings" in retuned.stderr
 
 
 @pytest.mark.slow
@@ -146,7 +151,10 @@ def test_stability_checks_every_k_edits_and_extends(tmp_path: Path) -> None:
         assert 0.0 <= row["retention"] <= 1.0 and 0.0 <= row["boolq_accuracy"] <= 1.0
         assert row["condition_number"] > 1.0 and row["median_seconds_per_edit"] > 0
         assert row["perplexity"] > 1.0 and row["norm_growth"] >= 0.0
+        assert len(row["missed"]) == round(row["live"] * (1 - row["efficacy"]))  # each one not answered
+        assert all(1 <= m["edit"] <= row["edits"] and m["answer"] for m in row["missed"])
     assert (out / "stability.png").read_bytes().startswith(PNG)
+    assert "live preferences" in (out / "summary.md").read_text()
 
     more = imprint(tmp_path, *args, "--edits", "6")  # two more edits and one more check; earlier ones kept
     assert more.returncode == 0, more.stderr[-3000:]
@@ -177,6 +185,14 @@ def test_stability_checks_every_k_edits_and_extends(tmp_path: Path) -> None:
         (["eval", "stability", "--editors", "mend", "--out", "o"], "no editor named"),
         (["eval", "stability", "--set", "no_such_field=1", "--out", "o"], "no field of that name"),
         (["eval", "stability", "--set", "solve_ridge=small", "--out", "o"], "solve_ridge=small"),
+        (
+            ["eval", "upqa", "--data", "x", "--methods", "edit:lora", "--set", "v_steps=8", "--out", "o"],
+            "no field of that name in the configs of ['lora']",
+        ),
+        (
+            ["eval", "prefeval", "--data-dir", "d", "--methods", "edit:rome", "--set", "layer", "--out", "o"],
+            "expected FIELD=VALUE",
+        ),
         (
             [
                 "eval",

@@ -1,11 +1,12 @@
-"""The stability run's checkpoints and the edited matrices' condition number."""
+"""The stability run's checkpoints, the edited matrices' condition number and the preferences it lost."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from eval.stability import StabilityPlan, checkpoints, condition_numbers
+from eval.stability import StabilityPlan, checkpoints, condition_numbers, missed, missed_text
+from eval.upqa import UpqaRecord
 from memory.weights.delta import Delta, LowRankUpdate
 
 
@@ -24,3 +25,38 @@ def test_condition_number_of_the_edited_matrix() -> None:
     update = LowRankUpdate("0", down=torch.tensor([[0.0, 0.0, 1.0]]), up=torch.tensor([[0.0], [0.0], [4.0]]))
     conds = condition_numbers(model, Delta.of([update]))
     assert conds == {"0": conds["0"]} and abs(conds["0"] - 2.5) < 1e-5
+
+
+def _record(index: int, subject: str, target: str) -> UpqaRecord:
+    question = f"What's my {subject}?"
+    return UpqaRecord(index, question, subject, target, None, None, (question,), (subject,), (target,))
+
+
+def test_missed_names_each_live_preference_not_answered_with_its_edit_number() -> None:
+    records = [_record(10, "hobby", "Chess"), _record(11, "pet", "Cat"), _record(12, "hobby", "Running")]
+    # live: pet (edit 2) and hobby's later value (edit 3); edit_scores lists them in that order
+    scored = [
+        {"efficacy": {"answer": "A dog.", "hit": False}},
+        {"efficacy": {"answer": "Running, mostly.", "hit": True}},
+    ]
+    assert missed(records, scored) == [
+        {"edit": 2, "record": 11, "subject": "pet", "target": "Cat", "answer": "A dog."}
+    ]
+    scored[1]["efficacy"]["hit"] = False
+    assert [m["edit"] for m in missed(records, scored)] == [2, 3]
+
+
+def test_missed_text_lists_the_lost_oldest_first_and_says_when_none_are() -> None:
+    row = {
+        "edits": 30,
+        "live": 20,
+        "missed": [
+            {"edit": 9, "subject": "pet", "target": "Cat", "answer": "I have a dog " + "and more " * 20},
+            {"edit": 4, "subject": "hobby", "target": "Chess", "answer": "Running."},
+        ],
+    }
+    text = missed_text(row)
+    assert text.startswith("Not answered after 30 edits: 2 of 20 live preferences")
+    assert text.index("edit 4: hobby = 'Chess'") < text.index("edit 9: pet = 'Cat'")
+    assert "…" in text and len(max(text.splitlines(), key=len)) < 120  # long answers are clipped
+    assert missed_text({"edits": 30, "live": 20, "missed": []}).endswith("0 of 20 live preferences.\n")
