@@ -15,6 +15,8 @@ from api.settings import Settings
 from consolidation.editors import EditRequest, get_editor
 from consolidation.editors.rome import RomeConfig, RomeEdit, RomeEditor
 from consolidation.editors.rome import covariance as cov
+from consolidation.editors.rome.joint import SHARED_LABEL, module_output
+from consolidation.editors.rome.keys import subject_inputs
 from consolidation.editors.rome.tracing import add_to_output
 from consolidation.editors.rome.values import _delta_adder, _Forward, build_batch
 from memory.weights.delta import Delta
@@ -223,11 +225,12 @@ def test_a_new_value_for_a_subject_replaces_the_old_and_other_keys_stay_put(
     """A user's memory (`compute_memory`): updates labelled per live subject (one per pinned key: the subject
     in each context and the tokens after it); a superseding edit drops the old ones, and every other
     subject's keys still map to what they did, up to the joint solve's small ridge."""
-    from consolidation.editors.rome.joint import key_of, module_output
+    from consolidation.editors.rome.joint import key_of
 
     cuisine, color = REQUESTS[0], REQUESTS[1]
     first = editor.compute_memory(lm.model, lm.tokenizer, [cuisine, color], Delta())
-    assert list(dict.fromkeys(u.label for u in first)) == ["rome:favorite cuisine", "rome:favorite color"]
+    facts = [u.label for u in first if u.label != SHARED_LABEL]  # the shared pins: the test below
+    assert list(dict.fromkeys(facts)) == ["rome:favorite cuisine", "rome:favorite color"]
     n_cuisine = sum(u.label == "rome:favorite cuisine" for u in first)
     module_name = editor.config.module_name()
     module = lm.model.get_submodule(module_name)
@@ -238,7 +241,7 @@ def test_a_new_value_for_a_subject_replaces_the_old_and_other_keys_stay_put(
 
     vegan = EditRequest(prompt=cuisine.prompt, subject=cuisine.subject, target=" Peruvian")
     second = editor.compute_memory(lm.model, lm.tokenizer, [vegan], first)
-    assert {u.label for u in second} == {"rome:favorite color", "rome:favorite cuisine"}
+    assert {u.label for u in second} == {"rome:favorite color", "rome:favorite cuisine", SHARED_LABEL}
     assert sum(u.label == "rome:favorite cuisine" for u in second) < 2 * n_cuisine  # replaced, not added
     assert all(u.rank == 1 for u in second)
     moved = float((module_output(module, color_key, list(second)) - color_value).norm())
@@ -262,13 +265,55 @@ def test_changing_a_value_again_and_again_keeps_the_update_bounded(editor: RomeE
     for target in (" jazz", " rock", " blues", " metal"):
         music = EditRequest(prompt=template, subject="music preference", target=target)
         memory = editor.compute_memory(lm.model, lm.tokenizer, [music], memory)
-        assert {u.label for u in memory} == {"rome:food preference", "rome:music preference"}
+        assert {u.label for u in memory} == {"rome:food preference", "rome:music preference", SHARED_LABEL}
         counts.append(len(memory))
         sizes.append(max(float(u.up.norm()) for u in memory))
     assert sizes[-1] < 3 * sizes[0], sizes
     assert max(counts) - min(counts) <= 2, counts  # the old value's keys go: the memory does not grow
     with DeltaApplier(lm.model).activate(memory):
         assert "metal" in _greedy(lm, lm.model, template.format("music preference"))
+
+
+def _chat(lm: ChatLM, question: str) -> str:
+    rendered = [{"role": "user", "content": question}]
+    return str(lm.tokenizer.apply_chat_template(rendered, add_generation_prompt=True, tokenize=False))
+
+
+def test_the_tokens_before_the_subject_stay_as_the_base_model_gives_them(cache_dir: Path, lm: ChatLM) -> None:
+    """Every chat question shares the system prompt and the question's head. The memory pins the edited
+    module's output there (`pin_before`) under a label no subject owns, so a later edit superseding a
+    subject keeps them pinned; without the pins the edits move them, and with them every earlier value's
+    context."""
+    hobby = [
+        EditRequest(prompt=_chat(lm, "What's my hobby?"), subject="hobby", target=target)
+        for target in ("Chess", "Pottery")
+    ]
+    pet = EditRequest(prompt=_chat(lm, "What's my pet?"), subject="pet", target="A parrot named Kiwi")
+    probe = _chat(lm, "What's my favourite season?")  # a question never edited, same system prompt and head
+    module_name = "model.layers.8.mlp.down_proj"
+    module = lm.model.get_submodule(module_name)
+    before = subject_inputs(lm.model, lm.tokenizer, module_name, probe, probe.index("season") + 6, [])
+    keys = before.before_subject.double().T  # (in, p): system prompt and "What's my favourite"
+    base = module_output(module, keys, [])
+
+    def moved(memory: Delta) -> float:
+        """The largest relative change of the module's output over the probe's tokens before its subject."""
+        change = (module_output(module, keys, list(memory)) - base).norm(dim=0) / base.norm(dim=0)
+        return float(change[: len(change) - 2].max())  # "favourite" is the probe's own; the rest is shared
+
+    sizes = {}
+    for pin in (True, False):
+        editor = get_editor(
+            "rome", data_dir=Settings().data_dir, cov_cache_dir=cache_dir, cov_tokens=SAMPLE_TOKENS,
+            pin_before=pin,
+        )  # fmt: skip
+        memory = editor.compute_memory(lm.model, lm.tokenizer, [hobby[0], pet], Delta())
+        memory = editor.compute_memory(lm.model, lm.tokenizer, [hobby[1]], memory)  # supersedes hobby
+        sizes[pin] = moved(memory)
+        assert (SHARED_LABEL in {u.label for u in memory}) is pin
+        with DeltaApplier(lm.model).activate(memory):
+            assert "Pottery" in _greedy(lm, lm.model, hobby[1].prompt, 8)
+    assert sizes[True] < 0.01 < sizes[False], sizes
 
 
 def test_a_synonym_pair_never_overwrites_another_subjects_value(cache_dir: Path, lm: ChatLM) -> None:

@@ -56,6 +56,11 @@ class RomeConfig:
     # question) at what the model without ROME gives: else each subject's update leaks into every answer
     pin_template: bool = True
     pin_answer: bool = True  # ... the answer's own tokens too, so later words of a long target stay the fit's
+    # ... and the tokens before the subject (the system prompt, the question's head), which every question
+    # shares: unpinned, 90 UPQA_800 edits moved the module's output there by 50-110% of itself, so each
+    # later edit changed the context every earlier value was fitted in. Shared tokens give one key for all
+    # facts (`repeat_cosine` merges the repeats), so pinning them costs no capacity per fact
+    pin_before: bool = True
     # ... up to a slack: the joint solve's ridge. Exact (0) reaches near-parallel keys with different values
     # only by a huge ΔW; 1e-3 kept 0.90 of 40 live values after 120 UPQA_800 edits where 0 kept 0.75, with
     # ‖ΔW‖/‖W‖ 1.33 against 2.14; 1e-2 shrank values that no later edit refreshed (0.58)

@@ -28,6 +28,7 @@ from consolidation.editors.rome.config import RomeConfig
 from consolidation.editors.rome.covariance import model_fingerprint, second_moments
 from consolidation.editors.rome.joint import (
     LABEL_PREFIX,
+    SHARED_LABEL,
     KeyValue,
     down_row,
     keys_of,
@@ -62,6 +63,7 @@ class RomeEdit:
     )  # (n_contexts, in) the key in the bare and each prefixed prompt; k* is their mean
     context_values: torch.Tensor  # (n_contexts, out) W_eff k_j + δ: what δ was fitted to give in each context
     after_subject: torch.Tensor  # (m, in) the module's inputs at the bare prompt's later tokens
+    before_subject: torch.Tensor  # (p, in) ... and at its earlier ones
 
     def pinned(self) -> list[KeyValue]:
         """The (key, value) pairs a joint solve pins for this edit: every context's own key, so the output
@@ -157,9 +159,11 @@ class RomeEditor(Editor):
         chol = self._cholesky_of(model, tokenizer, module_name)
         on_module = [u for u in current if u.module == module_name]
         new_subjects = {subject_key(r.subject) for r in requests}
-        taken = {
-            label_subjects(u.label)[0] for u in on_module if u.label.startswith(LABEL_PREFIX)
-        } - new_subjects  # subjects other live facts hold
+        taken = (
+            {label_subjects(u.label)[0] for u in on_module if u.label.startswith(LABEL_PREFIX)}
+            - new_subjects
+            - {""}
+        )  # subjects other live facts hold (the shared context pins hold none)
         claimed = {
             subject_key(pair.subject)
             for pairs in claimed_pairs(requests, cfg.cluster_size, taken)
@@ -200,10 +204,12 @@ class RomeEditor(Editor):
             new = [pair for e in edits for pair in e.pinned()]
         else:
             new = [KeyValue(e.key, e.value, e.update.label) for e in edits]
-        if cfg.pin_template:  # the question's end and the chat template's tail: left as W₀ + fixed gives them
-            for e in edits:
-                held = module_output(module, e.after_subject.double().cpu().T, fixed).T  # (m, out)
-                new += [KeyValue(x, v, e.update.label) for x, v in zip(e.after_subject, held, strict=True)]
+        for e in edits:  # the tokens around the subject, left as W₀ + fixed gives them
+            around = [(e.after_subject, e.update.label)] if cfg.pin_template else []
+            around += [(e.before_subject, SHARED_LABEL)] if cfg.pin_before else []
+            for inputs, label in around:
+                held = module_output(module, inputs.double().cpu().T, fixed).T  # (m, out)
+                new += [KeyValue(x, v, label) for x, v in zip(inputs, held, strict=True)]
         solved = solve_jointly(
             module_name, module, old + new, fixed, chol, cfg.repeat_cosine, cfg.solve_ridge
         )
@@ -264,6 +270,7 @@ class RomeEditor(Editor):
             context_keys,
             context_values,
             inputs.after_subject,
+            inputs.before_subject,
         )
 
     def _prefixes_of(self, model: nn.Module, tokenizer: Any) -> list[str]:

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 LABEL_PREFIX = "rome:"
 PAIR_MARK = "→"  # "rome:job→occupation": the update writes job's value under its synonym "occupation"
+# the tokens before a subject (system prompt, question head) are every fact's context and no fact's value:
+# labelled with no subject, no edit supersedes them, so the memory never forgets to hold them in place
+SHARED_LABEL = LABEL_PREFIX
 
 
 def label_for(subject: str, pair_subject: str | None = None) -> str:

@@ -104,10 +104,12 @@ def contexts_for(prompt: str, prefixes: Sequence[str]) -> list[tuple[str, int]]:
 @dataclass(frozen=True)
 class SubjectInputs:
     """What the edited module reads for one prompt: at the subject's last token in every context, and at
-    each later token of the bare prompt (the question's end, the chat template's tail and the answer)."""
+    each earlier (the system prompt, the question's head, the subject's other words) and later token of
+    the bare prompt (the question's end, the chat template's tail and the answer)."""
 
     context_keys: torch.Tensor  # (n_contexts, in) bare prompt first, then each prefixed one
     after_subject: torch.Tensor  # (m, in), m ≥ 0
+    before_subject: torch.Tensor  # (p, in), p ≥ 0
 
 
 @torch.no_grad()
@@ -138,4 +140,5 @@ def subject_inputs(
     return SubjectInputs(
         context_keys=inputs[rows, at_subject].float(),
         after_subject=inputs[0, bare.subject_index + 1 : len(bare.ids)].float(),
+        before_subject=inputs[0, : bare.subject_index].float(),
     )
