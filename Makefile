@@ -72,7 +72,7 @@ LIMIT_ARG = $(if $(LIMIT),--limit $(LIMIT))
 
 eval-upqa: $(STAMP)
 	$(VENV)/bin/imprint eval upqa --data $(DATA_DIR)/upqa/UPQA/balanced_subset_200.json --methods $(METHODS) \
-	  $(LIMIT_ARG) --out results/eval/upqa_200_ridge
+	  $(LIMIT_ARG) --out results/eval/upqa_200_pinned
 
 eval-upqa-cluster9: $(STAMP)
 	$(VENV)/bin/imprint eval upqa --data $(DATA_DIR)/upqa/UPQA/balanced_subset_200_cluster9.json --cluster-size 3 \
