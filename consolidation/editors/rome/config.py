@@ -57,7 +57,7 @@ class RomeConfig:
     pin_template: bool = True
     pin_answer: bool = True  # ... the answer's own tokens too, so later words of a long target stay the fit's
     # ... and the tokens before the subject (the system prompt, the question's head), which every question
-    # shares: unpinned, 90 UPQA_800 edits moved the module's output there by 50-110% of itself, so each
+    # shares: unpinned, 90 UPQA_800 edits moved the module's output there by 25-110% of itself, so each
     # later edit changed the context every earlier value was fitted in. Shared tokens give one key for all
     # facts (`repeat_cosine` merges the repeats), so pinning them costs no capacity per fact
     pin_before: bool = True
