@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.llm import ChatLM
-from consolidation.editors.rome.joint import label_for
+from consolidation.editors.rome.joint import SHARED_LABEL, label_for
 from consolidation.metrics import greedy_answers
 from consolidation.preferences.requests import TEMPLATES
 from consolidation.runs import DONE, SKIPPED, RunLog
@@ -72,7 +72,8 @@ def test_a_contradiction_replaces_the_edit_in_weights_and_retrieval(world: World
     assert entry["subject"] == subject and set(entry["supersedes"]) == {o.id for o in steak}
     answer = _answer(w, subject)
     assert w.judge.judge(answer, ["vegetarian food", "vegetarian"]).hit and "steak" not in answer.lower()
-    assert {u.label for u in w.weights.delta(USER)} == {label_for(subject)}  # replaced, not stacked
+    labels = {u.label for u in w.weights.delta(USER)}
+    assert labels == {label_for(subject), SHARED_LABEL}  # replaced, not stacked; the shared context pins stay
 
 
 def test_rollback_puts_observations_back_in_retrieval(world: World) -> None:
