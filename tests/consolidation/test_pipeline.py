@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.llm import ChatLM
-from consolidation.editors.rome.joint import SHARED_LABEL, label_for
+from consolidation.editors.rome.joint import SHARED_LABEL, held_label, label_for
 from consolidation.metrics import greedy_answers
 from consolidation.preferences.requests import TEMPLATES
 from consolidation.runs import DONE, SKIPPED, RunLog
@@ -73,7 +73,8 @@ def test_a_contradiction_replaces_the_edit_in_weights_and_retrieval(world: World
     answer = _answer(w, subject)
     assert w.judge.judge(answer, ["vegetarian food", "vegetarian"]).hit and "steak" not in answer.lower()
     labels = {u.label for u in w.weights.delta(USER)}
-    assert labels == {label_for(subject), SHARED_LABEL}  # replaced, not stacked; the shared context pins stay
+    # replaced, not stacked: the fact, the tokens after its subject, and the shared context pins
+    assert labels == {label_for(subject), held_label(label_for(subject)), SHARED_LABEL}
 
 
 def test_rollback_puts_observations_back_in_retrieval(world: World) -> None:

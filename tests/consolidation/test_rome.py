@@ -15,7 +15,7 @@ from api.settings import Settings
 from consolidation.editors import EditRequest, get_editor
 from consolidation.editors.rome import RomeConfig, RomeEdit, RomeEditor
 from consolidation.editors.rome import covariance as cov
-from consolidation.editors.rome.joint import SHARED_LABEL, module_output
+from consolidation.editors.rome.joint import SHARED_LABEL, held_label, is_held, module_output
 from consolidation.editors.rome.keys import subject_inputs
 from consolidation.editors.rome.tracing import add_to_output
 from consolidation.editors.rome.values import _delta_adder, _Forward, build_batch
@@ -229,7 +229,7 @@ def test_a_new_value_for_a_subject_replaces_the_old_and_other_keys_stay_put(
 
     cuisine, color = REQUESTS[0], REQUESTS[1]
     first = editor.compute_memory(lm.model, lm.tokenizer, [cuisine, color], Delta())
-    facts = [u.label for u in first if u.label != SHARED_LABEL]  # the shared pins: the test below
+    facts = [u.label for u in first if not is_held(u.label)]  # the pins around them: the tests below
     assert list(dict.fromkeys(facts)) == ["rome:favorite cuisine", "rome:favorite color"]
     n_cuisine = sum(u.label == "rome:favorite cuisine" for u in first)
     module_name = editor.config.module_name()
@@ -241,7 +241,8 @@ def test_a_new_value_for_a_subject_replaces_the_old_and_other_keys_stay_put(
 
     vegan = EditRequest(prompt=cuisine.prompt, subject=cuisine.subject, target=" Peruvian")
     second = editor.compute_memory(lm.model, lm.tokenizer, [vegan], first)
-    assert {u.label for u in second} == {"rome:favorite color", "rome:favorite cuisine", SHARED_LABEL}
+    facts = {"rome:favorite color", "rome:favorite cuisine"}
+    assert {u.label for u in second} == facts | {held_label(f) for f in facts} | {SHARED_LABEL}
     assert sum(u.label == "rome:favorite cuisine" for u in second) < 2 * n_cuisine  # replaced, not added
     assert all(u.rank == 1 for u in second)
     moved = float((module_output(module, color_key, list(second)) - color_value).norm())
@@ -265,7 +266,8 @@ def test_changing_a_value_again_and_again_keeps_the_update_bounded(editor: RomeE
     for target in (" jazz", " rock", " blues", " metal"):
         music = EditRequest(prompt=template, subject="music preference", target=target)
         memory = editor.compute_memory(lm.model, lm.tokenizer, [music], memory)
-        assert {u.label for u in memory} == {"rome:food preference", "rome:music preference", SHARED_LABEL}
+        facts = {"rome:food preference", "rome:music preference"}
+        assert {u.label for u in memory} == facts | {held_label(f) for f in facts} | {SHARED_LABEL}
         counts.append(len(memory))
         sizes.append(max(float(u.up.norm()) for u in memory))
     assert sizes[-1] < 3 * sizes[0], sizes
@@ -316,6 +318,48 @@ def test_the_tokens_before_the_subject_stay_as_the_base_model_gives_them(cache_d
     assert sizes[True] < 0.01 < sizes[False], sizes
 
 
+def test_held_tokens_are_asked_for_the_base_output_again_at_every_solve(cache_dir: Path, lm: ChatLM) -> None:
+    """The tokens pinned around each subject (labelled `#held`) are asked for what W₀ gives there at every
+    solve (`hold_pins`). The joint solve's ridge lets each solve miss them a little; asked instead for what
+    the memory gave there last (as every valued key is), the misses add up with each edit."""
+    from consolidation.editors.rome.joint import keys_of
+
+    food = EditRequest(
+        prompt=_chat(lm, "What's my food preference?"), subject="food preference", target="Sushi"
+    )
+    music = [
+        EditRequest(prompt=_chat(lm, "What's my music preference?"), subject="music preference", target=t)
+        for t in ("Jazz", "Rock", "Blues", "Metal", "Folk", "Opera")
+    ]
+    module_name = "model.layers.8.mlp.down_proj"
+    module = lm.model.get_submodule(module_name)
+    misses = {}
+    for hold in (True, False):
+        editor = get_editor(
+            "rome", data_dir=Settings().data_dir, cov_cache_dir=cache_dir, cov_tokens=SAMPLE_TOKENS,
+            hold_pins=hold,
+        )  # fmt: skip
+        memory = editor.compute_memory(lm.model, lm.tokenizer, [food], Delta())
+        for request in music:  # each supersedes the last: the food fact's pins are re-solved every time
+            memory = editor.compute_memory(lm.model, lm.tokenizer, [request], memory)
+        held = [u for u in memory if is_held(u.label)]
+        assert {u.label for u in held} == {
+            SHARED_LABEL,
+            held_label("rome:food preference"),
+            held_label("rome:music preference"),
+        }
+        chol = editor._cholesky_of(lm.model, lm.tokenizer, module_name)
+        keys = keys_of(torch.cat([u.down for u in held]), chol)  # (in, n)
+        base = module_output(module, keys, [])
+        misses[hold] = float(
+            ((module_output(module, keys, list(memory)) - base).norm(dim=0) / base.norm(dim=0)).max()
+        )
+        with DeltaApplier(lm.model).activate(memory):
+            assert "Sushi" in _greedy(lm, lm.model, food.prompt, 8)
+            assert "Opera" in _greedy(lm, lm.model, music[-1].prompt, 8)
+    assert misses[True] < 0.5 * misses[False], misses
+
+
 def test_a_synonym_pair_never_overwrites_another_subjects_value(cache_dir: Path, lm: ChatLM) -> None:
     """Cluster size 2: the job's first synonym is "profession", which is another fact's own subject. It is
     skipped whichever fact comes first; and a later fact that claims a synonym the job's pair was written
@@ -344,8 +388,8 @@ def test_a_synonym_pair_never_overwrites_another_subjects_value(cache_dir: Path,
         memory = Delta()
         for request in order:
             memory = editor.compute_memory(lm.model, lm.tokenizer, [request], memory)
-        expected = {"rome:profession", "rome:job", SHARED_LABEL} | pairs_after[order[0].subject]
-        assert {u.label for u in memory} == expected
+        facts = {"rome:profession", "rome:job"} | pairs_after[order[0].subject]
+        assert {u.label for u in memory} == facts | {held_label(f) for f in facts} | {SHARED_LABEL}
         with DeltaApplier(lm.model).activate(memory):
             assert "nurse" in _greedy(lm, lm.model, template.format("profession"))
             assert "baker" in _greedy(lm, lm.model, template.format("job"))
@@ -354,10 +398,5 @@ def test_a_synonym_pair_never_overwrites_another_subjects_value(cache_dir: Path,
         prompt=template, subject="career", target=" medicine", subject_synonyms=["occupation"]
     )
     memory = editor.compute_memory(lm.model, lm.tokenizer, [career], memory)
-    assert {u.label for u in memory} == {
-        SHARED_LABEL,
-        "rome:profession",
-        "rome:job",
-        "rome:career",
-        "rome:career→occupation",
-    }
+    facts = {"rome:profession", "rome:job", "rome:career", "rome:career→occupation"}
+    assert {u.label for u in memory} == facts | {held_label(f) for f in facts} | {SHARED_LABEL}

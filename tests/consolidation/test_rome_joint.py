@@ -7,8 +7,11 @@ import torch
 from torch import nn
 
 from consolidation.editors.rome.joint import (
+    SHARED_LABEL,
     KeyValue,
     down_row,
+    held_label,
+    is_held,
     key_of,
     label_for,
     label_subjects,
@@ -56,6 +59,15 @@ def test_a_synonym_pair_label_names_its_fact_and_where_it_is_written() -> None:
     assert label_subjects(pair) == ("job", "occupation")
     assert label_subjects(label_for("job")) == ("job", "job")
     assert label_for("job", " JOB ") == label_for("job")  # the subject itself is no pair
+
+
+def test_held_labels_belong_to_their_fact_and_the_shared_one_to_none() -> None:
+    pair = label_for("job", "occupation")
+    assert held_label(pair) == "rome:job→occupation#held" == held_label(held_label(pair))
+    assert is_held(held_label(pair)) and is_held(SHARED_LABEL)
+    assert not is_held(pair) and not is_held("lora:job#held")
+    assert label_subjects(held_label(pair)) == label_subjects(pair) == ("job", "occupation")
+    assert label_subjects(SHARED_LABEL) == ("", "")
 
 
 def test_key_round_trips_through_the_down_row() -> None:

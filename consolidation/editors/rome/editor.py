@@ -31,6 +31,8 @@ from consolidation.editors.rome.joint import (
     SHARED_LABEL,
     KeyValue,
     down_row,
+    held_label,
+    is_held,
     keys_of,
     label_for,
     label_subjects,
@@ -195,6 +197,9 @@ class RomeEditor(Editor):
         if own:
             keys = keys_of(torch.cat([u.down for u in own], dim=0), chol)  # (in, n)
             values = module_output(module, keys, on_module)  # (out, n): what the user gets there now
+            holding = [i for i, u in enumerate(own) if cfg.hold_pins and is_held(u.label)]
+            if holding:  # ... except where the memory holds W₀ + fixed: asked for exactly that, every solve
+                values[:, holding] = module_output(module, keys[:, holding], fixed)
             for i, u in enumerate(own):
                 old.append(KeyValue(keys[:, i].to(u.down.device), values[:, i], u.label))
         without = solve_jointly(module_name, module, old, fixed, chol, cfg.repeat_cosine, cfg.solve_ridge)
@@ -205,7 +210,7 @@ class RomeEditor(Editor):
         else:
             new = [KeyValue(e.key, e.value, e.update.label) for e in edits]
         for e in edits:  # the tokens around the subject, left as W₀ + fixed gives them
-            around = [(e.after_subject, e.update.label)] if cfg.pin_template else []
+            around = [(e.after_subject, held_label(e.update.label))] if cfg.pin_template else []
             around += [(e.before_subject, SHARED_LABEL)] if cfg.pin_before else []
             for inputs, label in around:
                 held = module_output(module, inputs.double().cpu().T, fixed).T  # (m, out)

@@ -29,9 +29,12 @@ log = logging.getLogger(__name__)
 
 LABEL_PREFIX = "rome:"
 PAIR_MARK = "→"  # "rome:job→occupation": the update writes job's value under its synonym "occupation"
+# "rome:job#held": a token around the subject that the memory holds at what W₀ (+ fixed) gives there,
+# rather than at a value of its own; every solve asks for exactly that again (`is_held`)
+HOLD_MARK = "#held"
 # the tokens before a subject (system prompt, question head) are every fact's context and no fact's value:
 # labelled with no subject, no edit supersedes them, so the memory never forgets to hold them in place
-SHARED_LABEL = LABEL_PREFIX
+SHARED_LABEL = LABEL_PREFIX + HOLD_MARK
 
 
 def label_for(subject: str, pair_subject: str | None = None) -> str:
@@ -43,9 +46,20 @@ def label_for(subject: str, pair_subject: str | None = None) -> str:
     return LABEL_PREFIX + primary + ("" if pair == primary else PAIR_MARK + pair)
 
 
+def held_label(label: str) -> str:
+    """The label of the tokens an edit labelled `label` holds in place: superseded with that edit."""
+    return label if is_held(label) else label + HOLD_MARK
+
+
+def is_held(label: str) -> bool:
+    """Whether an update holds its key at W₀ (+ fixed) rather than at a value a fit chose."""
+    return label.startswith(LABEL_PREFIX) and label.endswith(HOLD_MARK)
+
+
 def label_subjects(label: str) -> tuple[str, str]:
-    """(subject, the subject it is written at) of a `label_for` label; both the same for a plain one."""
-    primary, _, pair = label.removeprefix(LABEL_PREFIX).partition(PAIR_MARK)
+    """(subject, the subject it is written at) of a `label_for` or `held_label` label; both the same for a
+    plain one, and both empty for `SHARED_LABEL`."""
+    primary, _, pair = label.removeprefix(LABEL_PREFIX).removesuffix(HOLD_MARK).partition(PAIR_MARK)
     return primary, pair or primary
 
 
