@@ -318,6 +318,20 @@ def test_the_tokens_before_the_subject_stay_as_the_base_model_gives_them(cache_d
     assert sizes[True] < 0.01 < sizes[False], sizes
 
 
+def test_the_subjects_own_earlier_words_are_told_apart_from_the_tokens_before_it(lm: ChatLM) -> None:
+    """Given the subject's start, its words before the last one ("favourite") are `subject_head`, and
+    `before_subject` ends where the subject begins; the two together are what it was without the start."""
+    probe = _chat(lm, "What's my favourite season?")
+    start, end = probe.index("favourite"), probe.index("season") + len("season")
+    module_name = "model.layers.8.mlp.down_proj"
+    whole = subject_inputs(lm.model, lm.tokenizer, module_name, probe, end, [])
+    split = subject_inputs(lm.model, lm.tokenizer, module_name, probe, end, [], subject_start=start)
+    assert split.subject_head.shape[0] == 1 and whole.subject_head.shape[0] == 0
+    assert torch.equal(torch.cat([split.before_subject, split.subject_head]), whole.before_subject)
+    assert torch.equal(split.context_keys, whole.context_keys)
+    assert torch.equal(split.after_subject, whole.after_subject)
+
+
 def test_held_tokens_are_asked_for_the_base_output_again_at_every_solve(cache_dir: Path, lm: ChatLM) -> None:
     """The tokens pinned around each subject (labelled `#held`) are asked for what W₀ gives there at every
     solve (`hold_pins`). The joint solve's ridge lets each solve miss them a little; asked instead for what

@@ -61,14 +61,20 @@ class RomeConfig:
     # later edit changed the context every earlier value was fitted in. Shared tokens give one key for all
     # facts (`repeat_cosine` merges the repeats), so pinning them costs no capacity per fact
     pin_before: bool = True
+    # ... the subject's own words before its last token among them ("seasonal" in "seasonal preference"):
+    # no other question shares them, and after 300 UPQA_800 edits their module output had moved by up to
+    # 133% of itself, against a median 8% at the pins after the subject (docs/results.md#stability)
+    pin_subject_head: bool = True
     # ... up to a slack: the joint solve's ridge. Exact (0) reaches near-parallel keys with different values
     # only by a huge ΔW; 1e-3 kept 0.90 of 40 live values after 120 UPQA_800 edits where 0 kept 0.75, with
     # ‖ΔW‖/‖W‖ 1.33 against 2.14; 1e-2 shrank values that no later edit refreshed (0.58)
     solve_ridge: float = 1e-3
-    # the pinned tokens around the subjects (labelled `#held`) are asked for W₀ + fixed at every solve, not
-    # for what the memory gives there now: the ridge lets each solve miss them a little, and carried over
-    # as targets those misses added up, from a median 2% of ‖W₀k‖ after 30 UPQA_800 edits to 10% after 300
-    hold_pins: bool = True
+    # True: the pinned tokens around the subjects (labelled `#held`) are asked for W₀ + fixed at every
+    # solve, not for what the memory gives there now. Carried over as targets, the ridge's misses there add
+    # up (median 1.5% of ‖W₀k‖ after 30 UPQA_800 edits, 10% after 300; held: 0.4% after 30), yet they are
+    # what lets a value and its own pins settle: held, 0.86 of the live values were kept after 150 edits
+    # against 0.91, with a higher KL (docs/results.md#stability)
+    hold_pins: bool = False
     repeat_cosine: float = 0.999  # keys closer than this (C⁻¹ metric) are one key: the later value wins
 
     # cluster representation (Personalization Editing): edit several synonym pairs per fact

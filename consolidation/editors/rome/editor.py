@@ -65,7 +65,8 @@ class RomeEdit:
     )  # (n_contexts, in) the key in the bare and each prefixed prompt; k* is their mean
     context_values: torch.Tensor  # (n_contexts, out) W_eff k_j + δ: what δ was fitted to give in each context
     after_subject: torch.Tensor  # (m, in) the module's inputs at the bare prompt's later tokens
-    before_subject: torch.Tensor  # (p, in) ... and at its earlier ones
+    before_subject: torch.Tensor  # (p, in) ... and at the ones before the subject
+    subject_head: torch.Tensor  # (h, in) ... and at the subject's words before its last one
 
     def pinned(self) -> list[KeyValue]:
         """The (key, value) pairs a joint solve pins for this edit: every context's own key, so the output
@@ -212,6 +213,7 @@ class RomeEditor(Editor):
         for e in edits:  # the tokens around the subject, left as W₀ + fixed gives them
             around = [(e.after_subject, held_label(e.update.label))] if cfg.pin_template else []
             around += [(e.before_subject, SHARED_LABEL)] if cfg.pin_before else []
+            around += [(e.subject_head, SHARED_LABEL)] if cfg.pin_before and cfg.pin_subject_head else []
             for inputs, label in around:
                 held = module_output(module, inputs.double().cpu().T, fixed).T  # (m, out)
                 new += [KeyValue(x, v, label) for x, v in zip(inputs, held, strict=True)]
@@ -239,10 +241,12 @@ class RomeEditor(Editor):
     ) -> RomeEdit:
         cfg = self.config
         module_name = cfg.module_name()
-        _, subject_end = request.subject_span()
+        subject_start, subject_end = request.subject_span()
         prompt = request.filled_prompt
         answer = join_target(prompt, request.target)[len(prompt) :] if cfg.pin_answer else ""
-        inputs = subject_inputs(model, tokenizer, module_name, prompt, subject_end, prefixes, answer)
+        inputs = subject_inputs(
+            model, tokenizer, module_name, prompt, subject_end, prefixes, answer, subject_start
+        )
         context_keys = inputs.context_keys  # (n_contexts, in)
         key = context_keys.mean(dim=0)  # (in,) k*
         dtype = cast(torch.Tensor, module.weight).dtype
@@ -276,6 +280,7 @@ class RomeEditor(Editor):
             context_values,
             inputs.after_subject,
             inputs.before_subject,
+            inputs.subject_head,
         )
 
     def _prefixes_of(self, model: nn.Module, tokenizer: Any) -> list[str]:

@@ -27,10 +27,11 @@ PREFIX_TOP_K = 5  # sample among the 5 likeliest tokens: fluent but varied prefi
 
 @dataclass(frozen=True)
 class Encoded:
-    """Token ids of one text, with the index of the subject's last token."""
+    """Token ids of one text, with the index of the subject's last token (and of its first)."""
 
     ids: list[int]
     subject_index: int
+    subject_first: int | None = None
 
 
 def _add_special(tokenizer: Any, text: str) -> bool:
@@ -55,10 +56,14 @@ def token_at(offsets: Sequence[tuple[int, int]], char_end: int) -> int:
     raise InvalidInput(f"no token covers character {char_end - 1}; is the subject inside the prompt?")
 
 
-def encode_with_subject(tokenizer: Any, text: str, subject_end: int) -> Encoded:
-    """Encode `text`, locating the token that ends the subject (which ends at character `subject_end`)."""
+def encode_with_subject(
+    tokenizer: Any, text: str, subject_end: int, subject_start: int | None = None
+) -> Encoded:
+    """Encode `text`, locating the token that ends the subject (which ends at character `subject_end`) and,
+    given `subject_start`, the token that begins it."""
     ids, offsets = token_offsets(tokenizer, text)
-    return Encoded(ids=ids, subject_index=token_at(offsets, subject_end))
+    first = None if subject_start is None else token_at(offsets, subject_start + 1)
+    return Encoded(ids=ids, subject_index=token_at(offsets, subject_end), subject_first=first)
 
 
 def pad_batch(tokenizer: Any, rows: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,12 +109,13 @@ def contexts_for(prompt: str, prefixes: Sequence[str]) -> list[tuple[str, int]]:
 @dataclass(frozen=True)
 class SubjectInputs:
     """What the edited module reads for one prompt: at the subject's last token in every context, and at
-    each earlier (the system prompt, the question's head, the subject's other words) and later token of
-    the bare prompt (the question's end, the chat template's tail and the answer)."""
+    each earlier (the system prompt, the question's head; the subject's other words, unless its start is
+    given) and later token of the bare prompt (the question's end, the chat template's tail, the answer)."""
 
     context_keys: torch.Tensor  # (n_contexts, in) bare prompt first, then each prefixed one
     after_subject: torch.Tensor  # (m, in), m ≥ 0
     before_subject: torch.Tensor  # (p, in), p ≥ 0
+    subject_head: torch.Tensor  # (h, in), h ≥ 0: the subject's words before its last token, given its start
 
 
 @torch.no_grad()
@@ -121,12 +127,19 @@ def subject_inputs(
     subject_end: int,
     prefixes: Sequence[str],
     bare_suffix: str = "",
+    subject_start: int | None = None,
 ) -> SubjectInputs:
     """The inputs of `module_name` for `prompt` in the bare and prefixed contexts, from one batched pass
     that stops right after that module, so the layers above it never run. `bare_suffix` (the answer) is
-    appended to the bare prompt only: its tokens count among those after the subject."""
-    encoded = [
-        encode_with_subject(tokenizer, prefix + prompt + ("" if prefix else bare_suffix), shift + subject_end)
+    appended to the bare prompt only: its tokens count among those after the subject. With `subject_start`
+    the subject's earlier words are `subject_head`, not part of `before_subject`."""
+    encoded = [  # the subject's start matters in the bare prompt only (`SubjectInputs`)
+        encode_with_subject(
+            tokenizer,
+            prefix + prompt + ("" if prefix else bare_suffix),
+            shift + subject_end,
+            None if prefix else subject_start,
+        )
         for prefix, shift in contexts_for(prompt, prefixes)
     ]
     ids, mask = pad_batch(tokenizer, [e.ids for e in encoded])
@@ -137,8 +150,10 @@ def subject_inputs(
     rows = torch.arange(len(encoded), device=inputs.device)
     at_subject = torch.tensor([e.subject_index for e in encoded], device=inputs.device)
     bare = encoded[0]
+    first = bare.subject_index if bare.subject_first is None else bare.subject_first
     return SubjectInputs(
         context_keys=inputs[rows, at_subject].float(),
         after_subject=inputs[0, bare.subject_index + 1 : len(bare.ids)].float(),
-        before_subject=inputs[0, : bare.subject_index].float(),
+        before_subject=inputs[0, :first].float(),
+        subject_head=inputs[0, first : bare.subject_index].float(),
     )
