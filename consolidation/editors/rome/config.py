@@ -61,9 +61,9 @@ class RomeConfig:
     # later edit changed the context every earlier value was fitted in. Shared tokens give one key for all
     # facts (`repeat_cosine` merges the repeats), so pinning them costs no capacity per fact
     pin_before: bool = True
-    # ... the subject's own words before its last token among them ("seasonal" in "seasonal preference"):
-    # no other question shares them, and after 300 UPQA_800 edits their module output had moved by up to
-    # 133% of itself, against a median 8% at the pins after the subject (docs/results.md#stability)
+    # ... the subject's own words before its last token among them ("seasonal" in "seasonal preference").
+    # No other question shares them, and their pins drift most (up to 133% of the output after 300 UPQA_800
+    # edits), but left free they cost values: 0.82 kept after 120 edits against 0.95 (docs/results.md)
     pin_subject_head: bool = True
     # ... up to a slack: the joint solve's ridge. Exact (0) reaches near-parallel keys with different values
     # only by a huge ΔW; 1e-3 kept 0.90 of 40 live values after 120 UPQA_800 edits where 0 kept 0.75, with
