@@ -38,13 +38,18 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("rome-stats")
 
 
-@pytest.fixture(scope="module")
-def editor(cache_dir: Path) -> RomeEditor:
+def _rome(cache_dir: Path, **overrides: Any) -> RomeEditor:
+    """ROME on the test's small C (cached in `cache_dir`), with `overrides` on its config."""
     built = get_editor(
-        "rome", data_dir=Settings().data_dir, cov_cache_dir=cache_dir, cov_tokens=SAMPLE_TOKENS
+        "rome", data_dir=Settings().data_dir, cov_cache_dir=cache_dir, cov_tokens=SAMPLE_TOKENS, **overrides
     )
     assert isinstance(built, RomeEditor)
     return built
+
+
+@pytest.fixture(scope="module")
+def editor(cache_dir: Path) -> RomeEditor:
+    return _rome(cache_dir)
 
 
 @pytest.fixture(scope="module")
@@ -305,10 +310,7 @@ def test_the_tokens_before_the_subject_stay_as_the_base_model_gives_them(cache_d
 
     sizes = {}
     for pin in (True, False):
-        editor = get_editor(
-            "rome", data_dir=Settings().data_dir, cov_cache_dir=cache_dir, cov_tokens=SAMPLE_TOKENS,
-            pin_before=pin,
-        )  # fmt: skip
+        editor = _rome(cache_dir, pin_before=pin)
         memory = editor.compute_memory(lm.model, lm.tokenizer, [hobby[0], pet], Delta())
         memory = editor.compute_memory(lm.model, lm.tokenizer, [hobby[1]], memory)  # supersedes hobby
         sizes[pin] = moved(memory)
@@ -349,10 +351,7 @@ def test_held_tokens_are_asked_for_the_base_output_again_at_every_solve(cache_di
     module = lm.model.get_submodule(module_name)
     misses = {}
     for hold in (True, False):
-        editor = get_editor(
-            "rome", data_dir=Settings().data_dir, cov_cache_dir=cache_dir, cov_tokens=SAMPLE_TOKENS,
-            hold_pins=hold,
-        )  # fmt: skip
+        editor = _rome(cache_dir, hold_pins=hold)
         memory = editor.compute_memory(lm.model, lm.tokenizer, [food], Delta())
         for request in music:  # each supersedes the last: the food fact's pins are re-solved every time
             memory = editor.compute_memory(lm.model, lm.tokenizer, [request], memory)
@@ -378,13 +377,7 @@ def test_a_synonym_pair_never_overwrites_another_subjects_value(cache_dir: Path,
     """Cluster size 2: the job's first synonym is "profession", which is another fact's own subject. It is
     skipped whichever fact comes first; and a later fact that claims a synonym the job's pair was written
     at replaces that pair alone."""
-    editor = get_editor(
-        "rome",
-        data_dir=Settings().data_dir,
-        cov_cache_dir=cache_dir,
-        cov_tokens=SAMPLE_TOKENS,
-        cluster_size=2,
-    )
+    editor = _rome(cache_dir, cluster_size=2)
     template = "The user's {} is"
     profession = EditRequest(prompt=template, subject="profession", target=" nurse")
     job = EditRequest(
