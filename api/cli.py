@@ -390,6 +390,7 @@ def bench_drift(
     data: Annotated[
         Path | None, typer.Option("--data", help="UPQA-format JSON (default: the balanced subset).")
     ] = None,
+    overrides: SetOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Sequential edits to one user with a full drift report every K edits, and the time a check takes."""
@@ -397,7 +398,6 @@ def bench_drift(
 
     from agent.model_loading import load_model
     from consolidation.drift import DriftConfig, DriftGuard
-    from consolidation.editors import editor_for
     from consolidation.judge import TargetJudge
     from eval.bench_edit import BENCH_USER, PLAIN
     from eval.drift_run import markdown, run_drift_series
@@ -410,9 +410,11 @@ def bench_drift(
     if settings.data_dir is None:
         raise fail("no data directory: set IMPRINT_DATA_DIR to the folder with upqa/, boolq/, nq_open/")
     path = data or settings.data_dir / PLAIN
+    chosen = editors_for([editor], 1, settings, overrides or [])[
+        editor
+    ]  # before the model: typos cost nothing
     try:
         records = load_upqa(path, edits)
-        chosen = editor_for(editor, 1, settings.data_dir, settings.cache_dir)
     except (MemoryError_, KeyError, TypeError, ValueError) as exc:
         raise fail(str(exc)) from None
     loaded = load_model(settings.model, settings.model_cache_dir, settings.dtype, settings.device)

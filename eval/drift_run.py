@@ -98,7 +98,7 @@ def run_drift_series(
             memory,
             whole=True,
             editor=editor.name,
-            settings={},
+            settings=editor.settings(),
             requests=[entry],
             metrics={},
             seconds=edit_seconds[-1],
@@ -113,6 +113,7 @@ def run_drift_series(
     probes = [r["probe_seconds"] for r in rows]
     summary = {
         "editor": editor.name,
+        "settings": editor.settings(),  # with any `--set` changes: what this series was run with
         "edits": len(records),
         "every": every,
         "base": base,

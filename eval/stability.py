@@ -72,22 +72,23 @@ def condition_numbers(model: Any, delta: Delta) -> dict[str, float]:
     return out
 
 
-def live_items(records: Sequence[UpqaRecord]) -> list[UpqaRecord]:
-    """The records a user holds after all of them: the latest per subject."""
-    return [records[i] for i in live_positions(records)]
-
-
 def live_positions(records: Sequence[UpqaRecord]) -> list[int]:
     """Where in the edit order each live record was edited (0-based)."""
     return [i for i, sup in enumerate(superseded_by(records)) if sup is None]
 
 
-def missed(records: Sequence[UpqaRecord], per_item: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def missed(
+    records: Sequence[UpqaRecord],
+    per_item: Sequence[dict[str, Any]],
+    positions: Sequence[int] | None = None,
+) -> list[dict[str, Any]]:
     """The live preferences the memory no longer answers, each with when it was edited and what the model
     says instead: a retention figure alone cannot tell whether the oldest values fade or some subjects
-    crowd each other out, and the remedies differ. `per_item` is `edit_scores`' list over the live ones."""
+    crowd each other out, and the remedies differ. `per_item` is `edit_scores`' list over the live ones,
+    `positions` their `live_positions` where the caller has them already."""
     out = []
-    for pos, scored in zip(live_positions(records), per_item, strict=True):
+    positions = live_positions(records) if positions is None else positions
+    for pos, scored in zip(positions, per_item, strict=True):
         efficacy = scored.get("efficacy")
         if efficacy is None or efficacy["hit"]:
             continue
@@ -118,13 +119,14 @@ def score_checkpoint(
     report = guard.check(delta, None, retention_items(requests, []))
     row = report_row(len(records), report)
     row.pop("reasons", None)
-    live = [probe_item(r) for r in live_items(records)]
+    positions = live_positions(records)
+    live = [probe_item(records[i]) for i in positions]
     with DeltaApplier(model).activate(delta):
         scores = edit_scores(model, tokenizer, judge, live)
     row["paraphrase"] = scores.get("paraphrase")
     row["efficacy"] = scores.get("efficacy")
     row["live"] = len(live)
-    row["missed"] = missed(records, scores["per_item"])
+    row["missed"] = missed(records, scores["per_item"], positions)
     conds = condition_numbers(model, delta)
     row["condition_number"] = max(conds.values()) if conds else None
     row["reasons"] = report.reasons
@@ -201,6 +203,8 @@ class Checkpointer:
         previous = self.points[i - 1] if i else 0
         seconds = [v.seconds for v in self.weights.versions(USER)[previous:n]]
         row["median_seconds_per_edit"] = round(statistics.median(seconds), 3) if seconds else None
+        diagnostics = self.editor.memory_diagnostics(self.model, self.tokenizer, delta)
+        row["diagnostics"] = {k: round(v, 5) for k, v in diagnostics.items()}
         self.rows.add({"key": key, "editor": self.editor.name, **row})
         verdict = "passed" if row["passed"] else "failed"
         log.info(
@@ -222,6 +226,18 @@ COLUMNS = (  # (row key, table header)
     ("condition_number", "cond(W)"),
     ("median_seconds_per_edit", "s/edit"),
 )
+BASE_COLUMNS = ("boolq_accuracy", "nq_loglik", "perplexity", "locality_top1")  # what the base row shows
+
+
+def table_columns(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Headers and cells of one editor's table: `COLUMNS`, then each `Editor.memory_diagnostics` figure
+    its rows carry (by name, in the order first seen), so an editor's own figures need no entry here."""
+    extra = list(dict.fromkeys(k for r in rows for k in r.get("diagnostics") or {}))
+    headers = [h for _, h in COLUMNS] + [k.replace("_", " ") for k in extra]
+    cells = [
+        [r.get(k) for k, _ in COLUMNS] + [(r.get("diagnostics") or {}).get(k) for k in extra] for r in rows
+    ]
+    return headers, cells
 
 
 def missed_text(row: dict[str, Any]) -> str:
@@ -259,10 +275,10 @@ def publish_stability(
     parts = [f"Sequential edits, one user, a check every {plan.every}; {footer}\n"]
     for e, mine in per_editor.items():
         first_fail = next((r["edits"] for r in mine if not r["passed"]), None)
-        base_row = ["0 (base)", "", "", "", *[base.get(k) for k, _ in COLUMNS[4:8]], "", "", "", ""]
-        table = markdown_table(
-            [h for _, h in COLUMNS], [base_row, *[[r.get(k) for k, _ in COLUMNS] for r in mine]]
-        )
+        headers, cells = table_columns(mine)
+        base_row = [base.get(k) if k in BASE_COLUMNS else "" for k, _ in COLUMNS]
+        base_row = ["0 (base)", *base_row[1:], *[""] * (len(headers) - len(COLUMNS))]
+        table = markdown_table(headers, [base_row, *cells])
         parts.append(f"### {e}\n\n{table}\nfirst failing drift check after: {first_fail or 'none'} edits\n")
         if mine and mine[-1].get("missed") is not None:
             parts.append(missed_text(mine[-1]))

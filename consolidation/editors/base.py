@@ -221,6 +221,12 @@ class Editor(ABC):
         with DeltaApplier(model).activate(current):
             return self._compute_memory(model, tokenizer, checked, current, earlier)
 
+    def memory_diagnostics(self, model: nn.Module, tokenizer: Any, memory: Delta) -> dict[str, float]:
+        """Figures about a memory's own structure that its answers do not show (ROME: its live keys and
+        the drift at the tokens it holds in place); {} for an editor with none. `imprint eval stability`
+        records them at every checkpoint, so a researcher sees the structure change as edits accumulate."""
+        return {}
+
     def _compute_memory(
         self,
         model: nn.Module,

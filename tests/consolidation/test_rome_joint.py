@@ -10,6 +10,7 @@ from consolidation.editors.rome.joint import (
     SHARED_LABEL,
     KeyValue,
     down_row,
+    held_drift,
     held_label,
     is_held,
     key_of,
@@ -18,6 +19,7 @@ from consolidation.editors.rome.joint import (
     module_output,
     solve_jointly,
     solve_stacked,
+    split_own,
 )
 from memory.weights.delta import Delta, LowRankUpdate
 
@@ -155,3 +157,28 @@ def test_a_ridge_keeps_near_parallel_keys_with_different_values_from_growing_the
     middle = (held.value.double() + near.value.double()) / 2
     for p in (held, near):
         assert float((_maps(layer, ridged, p) - middle).norm()) < 0.5 * float((p.value - middle).norm())
+
+
+def test_held_drift_reads_how_far_the_memory_moved_each_held_key() -> None:
+    """A held key's drift is the memory's change of the output there relative to that output without it;
+    keys with a value of their own, and updates of other editors or modules, are not ROME's memory."""
+    layer, chol = _setup()
+    facts = _pairs(2)
+    held_key = torch.randn(IN, generator=torch.Generator().manual_seed(7))
+    without = module_output(layer, held_key.double()[:, None], [])[:, 0]
+    held = KeyValue(held_key, without, held_label(facts[0].label))
+    solved = solve_jointly("layer", layer, [*facts, held], [], chol, repeat_cosine=0.999)
+    assert float(held_drift(layer, solved, [], chol).max()) < 1e-6  # exact solve: held where it was
+
+    push = torch.randn(OUT, 1, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    nudge = LowRankUpdate(
+        "layer", down=down_row(held_key, chol)[None, :].float(), up=push.float(), label=SHARED_LABEL
+    )
+    other = LowRankUpdate("layer", down=torch.zeros(1, IN), up=torch.zeros(OUT, 1), label="lora:x")
+    own, others = split_own([*solved, nudge, other], "layer")
+    assert own == [*solved, nudge] and others == [other]
+    drift = held_drift(layer, own, others, chol)  # held: the solved key and the nudge's own
+    assert drift.shape == (2,)
+    expected = float(push.norm() / without.double().norm())  # the nudge reads 1 at its key: moved by push
+    assert abs(float(drift[0]) - expected) < 1e-4 * expected
+    assert len(held_drift(layer, solved[:2], [], chol)) == 0  # no held key, nothing to report

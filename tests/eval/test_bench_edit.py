@@ -88,3 +88,22 @@ def test_bad_bench_arguments_are_clear_errors(tmp_path: Path, args: list[str], m
     res = imprint(tmp_path, "bench", "edit", "--out", str(tmp_path / "x.json"), *args)
     assert res.returncode == 2 and message in res.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "no_such_field=1"], "no field of that name in the configs of ['rome']"),
+        (["--set", "solve_ridge=small"], "solve_ridge=small"),
+        (["--editor", "lora", "--set", "v_steps=8"], "no field of that name in the configs of ['lora']"),
+        (["--editor", "mend"], "no editor named"),
+    ],
+)
+def test_the_drift_bench_checks_its_editor_settings_before_loading_anything(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    """`bench drift --set` changes the editor's config like every other command's, and a field or value it
+    cannot take is a clear error before the model loads."""
+    res = imprint(tmp_path, "bench", "drift", "--out", str(tmp_path / "x.json"), *args)
+    assert res.returncode == 2 and message in res.stderr, res.stderr[-2000:]
+    assert not (tmp_path / "x.json").exists()

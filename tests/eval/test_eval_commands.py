@@ -153,8 +153,11 @@ def test_stability_checks_every_k_edits_and_extends(tmp_path: Path) -> None:
         assert row["perplexity"] > 1.0 and row["norm_growth"] >= 0.0
         assert len(row["missed"]) == round(row["live"] * (1 - row["efficacy"]))  # each one not answered
         assert all(1 <= m["edit"] <= row["edits"] and m["answer"] for m in row["missed"])
+        figures = row["diagnostics"]  # ROME's own: its keys, the ones it holds, how far those moved
+        assert figures["live_keys"] > figures["held_keys"] > 0 and figures["pin_drift_max"] >= 0.0
     assert (out / "stability.png").read_bytes().startswith(PNG)
     assert "live preferences" in (out / "summary.md").read_text()
+    assert "| pin drift median |" in (out / "summary.md").read_text()
 
     more = imprint(tmp_path, *args, "--edits", "6")  # two more edits and one more check; earlier ones kept
     assert more.returncode == 0, more.stderr[-3000:]

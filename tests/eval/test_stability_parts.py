@@ -5,7 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from eval.stability import StabilityPlan, checkpoints, condition_numbers, missed, missed_text
+from eval.stability import (
+    COLUMNS,
+    StabilityPlan,
+    checkpoints,
+    condition_numbers,
+    missed,
+    missed_text,
+    table_columns,
+)
 from eval.upqa import UpqaRecord
 from memory.weights.delta import Delta, LowRankUpdate
 
@@ -60,3 +68,19 @@ def test_missed_text_lists_the_lost_oldest_first_and_says_when_none_are() -> Non
     assert text.index("edit 4: hobby = 'Chess'") < text.index("edit 9: pet = 'Cat'")
     assert "…" in text and len(max(text.splitlines(), key=len)) < 120  # long answers are clipped
     assert missed_text({"edits": 30, "live": 20, "missed": []}).endswith("0 of 20 live preferences.\n")
+
+
+def test_an_editors_own_figures_become_columns_of_its_table() -> None:
+    """`memory_diagnostics` figures are appended after the common columns, by name and in the order first
+    seen; a checkpoint without one (an older row, another editor) shows a dash."""
+    rows = [
+        {"edits": 30, "retention": 1.0},
+        {"edits": 60, "retention": 0.9, "diagnostics": {"live_keys": 400.0, "pin_drift_median": 0.02}},
+        {"edits": 90, "retention": 0.8, "diagnostics": {"live_keys": 610.0, "held_keys": 300.0}},
+    ]
+    headers, cells = table_columns(rows)
+    assert headers == [h for _, h in COLUMNS] + ["live keys", "pin drift median", "held keys"]
+    assert cells[0][len(COLUMNS) :] == [None, None, None]
+    assert cells[1][len(COLUMNS) :] == [400.0, 0.02, None]
+    assert cells[2][:3] == [90, None, 0.8] and cells[2][len(COLUMNS) :] == [610.0, None, 300.0]
+    assert table_columns([{"edits": 1}])[0] == [h for _, h in COLUMNS]  # no figures, no extra columns

@@ -31,6 +31,7 @@ from consolidation.editors.rome.joint import (
     SHARED_LABEL,
     KeyValue,
     down_row,
+    held_drift,
     held_label,
     is_held,
     keys_of,
@@ -39,6 +40,7 @@ from consolidation.editors.rome.joint import (
     module_output,
     solve_jointly,
     solve_stacked,
+    split_own,
 )
 from consolidation.editors.rome.keys import sample_prefixes, subject_inputs
 from consolidation.editors.rome.tracing import add_to_output
@@ -188,11 +190,7 @@ class RomeEditor(Editor):
             return Delta.of(kept + solve_stacked(module_name, module, new, fixed, chol))
 
         # ROME's own rank-one updates on this module are re-solved; anything else is held fixed
-        own: list[LowRankUpdate] = []
-        others: list[LowRankUpdate] = []
-        for u in kept:
-            mine = u.module == module_name and u.label.startswith(LABEL_PREFIX) and u.rank == 1
-            (own if mine else others).append(u)
+        own, others = split_own(kept, module_name)
         fixed = [u for u in others if u.module == module_name]
         old = []
         if own:
@@ -228,6 +226,23 @@ class RomeEditor(Editor):
             len(current) - len(kept),
         )
         return Delta.of(others + solved)
+
+    def memory_diagnostics(self, model: nn.Module, tokenizer: Any, memory: Delta) -> dict[str, float]:
+        """The memory's live keys on the edited module, how many of them it holds (`is_held`), and how far
+        it has moved the output at those (`held_drift`: median, 90th percentile, largest)."""
+        module_name = self.config.module_name()
+        own, others = split_own(memory, module_name)
+        if not own:
+            return {}
+        fixed = [u for u in others if u.module == module_name]
+        chol = self._cholesky_of(model, tokenizer, module_name)
+        drift = held_drift(model.get_submodule(module_name), own, fixed, chol)
+        out = {"live_keys": float(len(own)), "held_keys": float(drift.numel())}
+        if drift.numel():
+            out["pin_drift_median"] = float(drift.median())
+            out["pin_drift_p90"] = float(torch.quantile(drift, 0.9))
+            out["pin_drift_max"] = float(drift.max())
+        return out
 
     def _edit_one(
         self,

@@ -16,7 +16,7 @@ the module's size).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -107,6 +107,38 @@ def module_output(module: nn.Module, keys: torch.Tensor, updates: Sequence[LowRa
         downs = torch.cat([u.down.double().cpu() for u in updates], dim=0)  # (r, in)
         out = out + ups @ (downs @ keys)
     return out
+
+
+def split_own(
+    updates: Iterable[LowRankUpdate], module_name: str
+) -> tuple[list[LowRankUpdate], list[LowRankUpdate]]:
+    """(ROME's own rank-one updates on `module_name`, everything else): the first are re-solved as one memory,
+    the second held fixed (other editors' updates, other modules)."""
+    own: list[LowRankUpdate] = []
+    others: list[LowRankUpdate] = []
+    for u in updates:
+        mine = u.module == module_name and u.label.startswith(LABEL_PREFIX) and u.rank == 1
+        (own if mine else others).append(u)
+    return own, others
+
+
+def held_drift(
+    module: nn.Module, own: Sequence[LowRankUpdate], fixed: Sequence[LowRankUpdate], chol: torch.Tensor
+) -> torch.Tensor:
+    """How far the memory `own` has moved the module's output at each key it holds (`is_held` labels):
+    ‖(Σ own) k‖ / ‖(W₀ + fixed) k + b‖, float64 (n_held,), in the order of `own`.
+
+    Why: a held key is the context some value was fitted in (the question's end, the system prompt). Each
+    solve asks it for what the memory gives there now, so the ridge's small misses there carry over from
+    edit to edit; this is the figure that says whether that context has moved (docs/results.md#stability).
+    """
+    held = [u for u in own if is_held(u.label)]
+    if not held:
+        return torch.empty(0, dtype=torch.float64)
+    keys = keys_of(torch.cat([u.down for u in held], dim=0), chol)  # (in, n_held)
+    without = module_output(module, keys, fixed)  # (out, n_held)
+    moved = module_output(module, keys, [*fixed, *own]) - without
+    return moved.norm(dim=0) / without.norm(dim=0).clamp_min(1e-12)
 
 
 def _last_of_repeated(gram: torch.Tensor, cosine: float) -> list[int]:
