@@ -88,5 +88,5 @@ eval-prefeval-judge: $(STAMP)
 
 eval-stability: $(STAMP)
 	$(VENV)/bin/imprint eval stability --editors rome --data $(DATA_DIR)/upqa/UPQA/UPQA_800.json --edits 300 \
-	  --every 30 --out results/eval/stability_rome_ridge
+	  --every 30 --out results/eval/stability_rome_default
 	$(VENV)/bin/imprint eval stability --editors lora --edits 100 --every 10 --out results/eval/stability_lora_anchor

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from consolidation.drift import DriftGuard, retention_items
-from consolidation.editors.base import Editor
+from consolidation.editors.base import Editor, subject_key
 from consolidation.judge import TargetJudge
 from consolidation.metrics import edit_scores
 from eval.drift_run import report_row
@@ -77,6 +77,30 @@ def live_positions(records: Sequence[UpqaRecord]) -> list[int]:
     return [i for i, sup in enumerate(superseded_by(records)) if sup is None]
 
 
+def alike_subjects(subjects: Sequence[str]) -> dict[str, list[str]]:
+    """Each subject (by `subject_key`), with the others that share a word with it.
+
+    Why: ROME keys a subject by the module's input at its last token, so "food preference" and "music
+    preference" are keyed nearly alike (C⁻¹-cosine 0.89 at layer 8, against 0.06 for unrelated subjects),
+    and over 300 UPQA_800 edits those are the values lost (docs/results.md#stability)."""
+    keys = list(dict.fromkeys(subject_key(s) for s in subjects))
+    words = {k: set(k.split()) for k in keys}
+    return {k: [o for o in keys if o != k and words[k] & words[o]] for k in keys}
+
+
+def lost_by_likeness(subjects: Sequence[str], lost: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """How many live subjects share a word with another and how many of those were lost (`missed`), and the
+    same for the rest: whether a series loses alike subjects or any."""
+    alike = alike_subjects(subjects)
+    gone = {subject_key(m["subject"]) for m in lost}
+    out = {"alike": {"live": 0, "lost": 0}, "distinct": {"live": 0, "lost": 0}}
+    for key, others in alike.items():
+        group = out["alike" if others else "distinct"]
+        group["live"] += 1
+        group["lost"] += key in gone
+    return out
+
+
 def missed(
     records: Sequence[UpqaRecord],
     per_item: Sequence[dict[str, Any]],
@@ -88,6 +112,7 @@ def missed(
     `positions` their `live_positions` where the caller has them already."""
     out = []
     positions = live_positions(records) if positions is None else positions
+    alike = alike_subjects([records[i].subject for i in positions])
     for pos, scored in zip(positions, per_item, strict=True):
         efficacy = scored.get("efficacy")
         if efficacy is None or efficacy["hit"]:
@@ -100,6 +125,7 @@ def missed(
                 "subject": rec.subject,
                 "target": rec.target,
                 "answer": efficacy["answer"],
+                "alike": alike[subject_key(rec.subject)],  # live subjects sharing a word with it
             }
         )
     return out
@@ -127,6 +153,7 @@ def score_checkpoint(
     row["efficacy"] = scores.get("efficacy")
     row["live"] = len(live)
     row["missed"] = missed(records, scores["per_item"], positions)
+    row["lost_by_likeness"] = lost_by_likeness([records[i].subject for i in positions], row["missed"])
     conds = condition_numbers(model, delta)
     row["condition_number"] = max(conds.values()) if conds else None
     row["reasons"] = report.reasons
@@ -244,12 +271,21 @@ def missed_text(row: dict[str, Any]) -> str:
     """The live preferences a checkpoint's memory no longer answers, oldest edit first, as a Markdown list."""
     lost = sorted(row["missed"], key=lambda m: m["edit"])
     head = f"Not answered after {row['edits']} edits: {len(lost)} of {row.get('live')} live preferences"
+    split = row.get("lost_by_likeness")
+    if split:
+        alike, distinct = split["alike"], split["distinct"]
+        head += (
+            f" ({alike['lost']} of the {alike['live']} subjects that share a word with another live one,"
+            f" {distinct['lost']} of the other {distinct['live']})"
+        )
     if not lost:
         return head + ".\n"
     lines = [
-        f"- edit {m['edit']}: {m['subject']} = {m['target']!r}; answers {_clip(m['answer'])!r}" for m in lost
+        f"- edit {m['edit']}: {m['subject']} = {m['target']!r}; answers {_clip(m['answer'])!r}"
+        + (f"; alike: {', '.join(m['alike'])}" if m.get("alike") else "")
+        for m in lost
     ]
-    return head + " (edit number, subject, target, the answer now):\n\n" + "\n".join(lines) + "\n"
+    return head + ". Edit number, subject, target, the answer now:\n\n" + "\n".join(lines) + "\n"
 
 
 def _clip(text: str, limit: int = 70) -> str:

@@ -153,6 +153,9 @@ def test_stability_checks_every_k_edits_and_extends(tmp_path: Path) -> None:
         assert row["perplexity"] > 1.0 and row["norm_growth"] >= 0.0
         assert len(row["missed"]) == round(row["live"] * (1 - row["efficacy"]))  # each one not answered
         assert all(1 <= m["edit"] <= row["edits"] and m["answer"] for m in row["missed"])
+        split = row["lost_by_likeness"]  # every live subject counted once, alike to another or not
+        assert split["alike"]["live"] + split["distinct"]["live"] == row["live"]
+        assert split["alike"]["lost"] + split["distinct"]["lost"] == len(row["missed"])
         figures = row["diagnostics"]  # ROME's own: its keys, the ones it holds, how far those moved
         assert figures["live_keys"] > figures["held_keys"] > 0 and figures["pin_drift_max"] >= 0.0
     assert (out / "stability.png").read_bytes().startswith(PNG)

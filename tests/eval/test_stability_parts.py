@@ -8,8 +8,10 @@ from torch import nn
 from eval.stability import (
     COLUMNS,
     StabilityPlan,
+    alike_subjects,
     checkpoints,
     condition_numbers,
+    lost_by_likeness,
     missed,
     missed_text,
     table_columns,
@@ -48,7 +50,7 @@ def test_missed_names_each_live_preference_not_answered_with_its_edit_number() -
         {"efficacy": {"answer": "Running, mostly.", "hit": True}},
     ]
     assert missed(records, scored) == [
-        {"edit": 2, "record": 11, "subject": "pet", "target": "Cat", "answer": "A dog."}
+        {"edit": 2, "record": 11, "subject": "pet", "target": "Cat", "answer": "A dog.", "alike": []}
     ]
     scored[1]["efficacy"]["hit"] = False
     assert [m["edit"] for m in missed(records, scored)] == [2, 3]
@@ -84,3 +86,43 @@ def test_an_editors_own_figures_become_columns_of_its_table() -> None:
     assert cells[1][len(COLUMNS) :] == [400.0, 0.02, None]
     assert cells[2][:3] == [90, None, 0.8] and cells[2][len(COLUMNS) :] == [610.0, None, 300.0]
     assert table_columns([{"edits": 1}])[0] == [h for _, h in COLUMNS]  # no figures, no extra columns
+
+
+def test_subjects_that_share_a_word_are_alike_whatever_their_case() -> None:
+    alike = alike_subjects(
+        ["Food preference", "music preference", "pet", "Education", "education level", "pet"]
+    )
+    assert alike == {
+        "food preference": ["music preference"],
+        "music preference": ["food preference"],
+        "pet": [],
+        "education": ["education level"],
+        "education level": ["education"],
+    }
+
+
+def test_losses_are_split_by_whether_a_subject_has_an_alike_one() -> None:
+    records = [
+        _record(1, "food preference", "Sushi"),
+        _record(2, "music preference", "Jazz"),
+        _record(3, "pet", "Cat"),
+        _record(4, "hobby", "Chess"),
+    ]
+    scored = [
+        {"efficacy": {"answer": a, "hit": a.startswith("yes")}} for a in ("Jazz.", "yes", "A dog.", "yes")
+    ]
+    lost = missed(records, scored)
+    assert [(m["subject"], m["alike"]) for m in lost] == [
+        ("food preference", ["music preference"]),
+        ("pet", []),
+    ]
+    split = lost_by_likeness([r.subject for r in records], lost)
+    assert split == {"alike": {"live": 2, "lost": 1}, "distinct": {"live": 2, "lost": 1}}
+    text = missed_text({"edits": 4, "live": 4, "missed": lost, "lost_by_likeness": split})
+    said = (
+        "2 of 4 live preferences (1 of the 2 subjects that share a word with another live one,"
+        " 1 of the other 2)"
+    )
+    assert said in text
+    assert "food preference = 'Sushi'; answers 'Jazz.'; alike: music preference" in text
+    assert text.splitlines()[-1].endswith("answers 'A dog.'")  # no alike subject, nothing added

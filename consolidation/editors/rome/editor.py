@@ -237,7 +237,7 @@ class RomeEditor(Editor):
         fixed = [u for u in others if u.module == module_name]
         chol = self._cholesky_of(model, tokenizer, module_name)
         drift = held_drift(model.get_submodule(module_name), own, fixed, chol)
-        out = {"live_keys": float(len(own)), "held_keys": float(drift.numel())}
+        out: dict[str, float] = {"live_keys": len(own), "held_keys": drift.numel()}  # counts print as such
         if drift.numel():
             out["pin_drift_median"] = float(drift.median())
             out["pin_drift_p90"] = float(torch.quantile(drift, 0.9))
