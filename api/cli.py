@@ -410,9 +410,8 @@ def bench_drift(
     if settings.data_dir is None:
         raise fail("no data directory: set IMPRINT_DATA_DIR to the folder with upqa/, boolq/, nq_open/")
     path = data or settings.data_dir / PLAIN
-    chosen = editors_for([editor], 1, settings, overrides or [])[
-        editor
-    ]  # before the model: typos cost nothing
+    # built before the model loads, so a typo in --set costs no time
+    chosen = editors_for([editor], 1, settings, overrides or [])[editor]
     try:
         records = load_upqa(path, edits)
     except (MemoryError_, KeyError, TypeError, ValueError) as exc:
