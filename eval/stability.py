@@ -88,10 +88,11 @@ def alike_subjects(subjects: Sequence[str]) -> dict[str, list[str]]:
     return {k: [o for o in keys if o != k and words[k] & words[o]] for k in keys}
 
 
-def lost_by_likeness(subjects: Sequence[str], lost: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """How many live subjects share a word with another and how many of those were lost (`missed`), and the
-    same for the rest: whether a series loses alike subjects or any."""
-    alike = alike_subjects(subjects)
+def lost_by_likeness(
+    alike: dict[str, list[str]], lost: Sequence[dict[str, Any]]
+) -> dict[str, dict[str, int]]:
+    """How many live subjects share a word with another (`alike`, from `alike_subjects`) and how many of
+    those were lost (`missed`), and the same for the rest: whether a series loses alike subjects or any."""
     gone = {subject_key(m["subject"]) for m in lost}
     out = {"alike": {"live": 0, "lost": 0}, "distinct": {"live": 0, "lost": 0}}
     for key, others in alike.items():
@@ -105,14 +106,16 @@ def missed(
     records: Sequence[UpqaRecord],
     per_item: Sequence[dict[str, Any]],
     positions: Sequence[int] | None = None,
+    alike: dict[str, list[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """The live preferences the memory no longer answers, each with when it was edited and what the model
     says instead: a retention figure alone cannot tell whether the oldest values fade or some subjects
     crowd each other out, and the remedies differ. `per_item` is `edit_scores`' list over the live ones,
-    `positions` their `live_positions` where the caller has them already."""
+    `positions` their `live_positions` and `alike` their `alike_subjects` where the caller has them."""
     out = []
     positions = live_positions(records) if positions is None else positions
-    alike = alike_subjects([records[i].subject for i in positions])
+    if alike is None:
+        alike = alike_subjects([records[i].subject for i in positions])
     for pos, scored in zip(positions, per_item, strict=True):
         efficacy = scored.get("efficacy")
         if efficacy is None or efficacy["hit"]:
@@ -152,8 +155,9 @@ def score_checkpoint(
     row["paraphrase"] = scores.get("paraphrase")
     row["efficacy"] = scores.get("efficacy")
     row["live"] = len(live)
-    row["missed"] = missed(records, scores["per_item"], positions)
-    row["lost_by_likeness"] = lost_by_likeness([records[i].subject for i in positions], row["missed"])
+    alike = alike_subjects([records[i].subject for i in positions])
+    row["missed"] = missed(records, scores["per_item"], positions, alike)
+    row["lost_by_likeness"] = lost_by_likeness(alike, row["missed"])
     conds = condition_numbers(model, delta)
     row["condition_number"] = max(conds.values()) if conds else None
     row["reasons"] = report.reasons

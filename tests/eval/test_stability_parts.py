@@ -116,7 +116,7 @@ def test_losses_are_split_by_whether_a_subject_has_an_alike_one() -> None:
         ("food preference", ["music preference"]),
         ("pet", []),
     ]
-    split = lost_by_likeness([r.subject for r in records], lost)
+    split = lost_by_likeness(alike_subjects([r.subject for r in records]), lost)
     assert split == {"alike": {"live": 2, "lost": 1}, "distinct": {"live": 2, "lost": 1}}
     text = missed_text({"edits": 4, "live": 4, "missed": lost, "lost_by_likeness": split})
     said = (
