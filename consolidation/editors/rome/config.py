@@ -75,6 +75,13 @@ class RomeConfig:
     # what lets a value and its own pins settle: held, 0.86 of the live values were kept after 150 edits
     # against 0.91, with a higher KL (docs/results.md#stability)
     hold_pins: bool = False
+    # after each solve, the live facts the memory no longer answers (their target is no longer the greedy
+    # continuation of their prompt: `recall.answers_target`) are fitted again, at most `refit_max` per edit,
+    # the least recently stated first. Why: the ridge above lets a value whose key is nearly parallel to
+    # others' weaken a little at every solve, and after 300 UPQA_800 edits those were most of the values lost
+    # (docs/results.md#stability); a fresh v* restores the value at the cost of one more fit each
+    refit_lost: bool = False
+    refit_max: int = 3
     repeat_cosine: float = 0.999  # keys closer than this (C⁻¹ metric) are one key: the later value wins
 
     # cluster representation (Personalization Editing): edit several synonym pairs per fact
@@ -85,6 +92,8 @@ class RomeConfig:
         object.__setattr__(self, "cov_cache_dir", Path(self.cov_cache_dir).expanduser())
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
+        if self.refit_max < 0:
+            raise ValueError(f"RomeConfig.refit_max must be ≥ 0, got {self.refit_max}")
         if self.layer < 0 or "{}" not in self.module_template:
             raise ValueError(f"RomeConfig needs layer ≥ 0 and a '{{}}' in module_template, got {self}")
 

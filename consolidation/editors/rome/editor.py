@@ -21,6 +21,7 @@ from consolidation.editors.base import (
     EditRequest,
     check_requests,
     claimed_pairs,
+    live_requests,
     subject_key,
 )
 from consolidation.editors.registry import register_editor
@@ -43,6 +44,7 @@ from consolidation.editors.rome.joint import (
     split_own,
 )
 from consolidation.editors.rome.keys import sample_prefixes, subject_inputs
+from consolidation.editors.rome.recall import answers_target
 from consolidation.editors.rome.tracing import add_to_output
 from consolidation.editors.rome.values import compute_delta_v, join_target
 from memory.errors import InvalidInput
@@ -91,6 +93,7 @@ class RomeEditor(Editor):
         # per model: sampled key prefixes; per (model weights, module): Cholesky factor of C
         self._prefixes: weakref.WeakKeyDictionary[nn.Module, list[str]] = weakref.WeakKeyDictionary()
         self._cholesky: dict[tuple[str, str, int], torch.Tensor] = {}
+        self.refits = 0  # live facts fitted again because the memory had lost them (`refit_lost`)
 
     def _compute_delta(self, model: nn.Module, tokenizer: Any, requests: list[EditRequest]) -> Delta:
         """Sequential edits, one rank-one update per (expanded) request; the model is left untouched."""
@@ -156,8 +159,38 @@ class RomeEditor(Editor):
         alone would leave its partner's correction acting on the subject: measured, that grew the update
         five-fold with every superseding edit.
 
-        `history` is not needed: every live key is recovered from its update's down row (`key_of`).
+        `history` is read only by `refit_lost`: every live key is recovered from its update's down row
+        (`key_of`), but a fact fitted again needs its request.
         """
+        memory = self._write(model, tokenizer, requests, current)
+        if self.config.refit_lost and self.config.refit_max and history:
+            memory = self._refit_lost(model, tokenizer, requests, memory, history)
+        return memory
+
+    def _refit_lost(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        requests: list[EditRequest],
+        memory: Delta,
+        history: list[EditRequest],
+    ) -> Delta:
+        """`memory` with the earlier live facts it no longer answers written in again (`refit_lost`)."""
+        new_subjects = {subject_key(r.subject) for r in requests}
+        earlier = [r for r in live_requests(history, requests) if subject_key(r.subject) not in new_subjects]
+        if not earlier:
+            return memory
+        with DeltaApplier(model).activate(memory):
+            answered = answers_target(model, tokenizer, earlier)
+            lost = [r for r, ok in zip(earlier, answered, strict=True) if not ok][: self.config.refit_max]
+            if not lost:
+                return memory
+            log.info("ROME memory: fitting again %s", ", ".join(repr(r.subject) for r in lost))
+            self.refits += len(lost)
+            return self._write(model, tokenizer, lost, memory)
+
+    def _write(self, model: nn.Module, tokenizer: Any, requests: list[EditRequest], current: Delta) -> Delta:
+        """`current` with `requests` written in, as `_compute_memory` says; runs with `current` active."""
         cfg = self.config
         module_name = cfg.module_name()
         module = model.get_submodule(module_name)
@@ -229,7 +262,8 @@ class RomeEditor(Editor):
 
     def memory_diagnostics(self, model: nn.Module, tokenizer: Any, memory: Delta) -> dict[str, float]:
         """The memory's live keys on the edited module, how many of them it holds (`is_held`), and how far
-        it has moved the output at those (`held_drift`: median, 90th percentile, largest)."""
+        it has moved the output at those (`held_drift`: median, 90th percentile, largest); with `refit_lost`,
+        how many live facts this editor object has fitted again so far."""
         module_name = self.config.module_name()
         own, others = split_own(memory, module_name)
         if not own:
@@ -238,6 +272,8 @@ class RomeEditor(Editor):
         chol = self._cholesky_of(model, tokenizer, module_name)
         drift = held_drift(model.get_submodule(module_name), own, fixed, chol)
         out: dict[str, float] = {"live_keys": len(own), "held_keys": drift.numel()}  # counts print as such
+        if self.config.refit_lost:
+            out["refits"] = self.refits
         if drift.numel():
             out["pin_drift_median"] = float(drift.median())
             out["pin_drift_p90"] = float(torch.quantile(drift, 0.9))

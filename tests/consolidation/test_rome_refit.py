@@ -1,0 +1,90 @@
+"""ROME's memory check (`recall.answers_target`) and `refit_lost`: a live fact the memory no longer answers
+is fitted again at the next edit, up to `refit_max`, and only when asked for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.llm import ChatLM
+from api.settings import Settings
+from consolidation.editors import EditRequest, get_editor
+from consolidation.editors.rome import RomeConfig, RomeEditor
+from consolidation.editors.rome.recall import answers_target
+from memory.weights.delta import Delta
+from memory.weights.hooks import DeltaApplier
+
+pytestmark = pytest.mark.slow
+
+SAMPLE_TOKENS = 4000  # a usable C for this model; the default 50k is for real use
+
+
+def _chat(lm: ChatLM, question: str) -> str:
+    rendered = [{"role": "user", "content": question}]
+    return str(lm.tokenizer.apply_chat_template(rendered, add_generation_prompt=True, tokenize=False))
+
+
+def _rome(cache_dir: Path, **overrides: Any) -> RomeEditor:
+    built = get_editor(
+        "rome", data_dir=Settings().data_dir, cov_cache_dir=cache_dir, cov_tokens=SAMPLE_TOKENS, **overrides
+    )
+    assert isinstance(built, RomeEditor)
+    return built
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rome-refit")
+
+
+@pytest.fixture(scope="module")
+def hobby(lm: ChatLM) -> EditRequest:
+    prompt = _chat(lm, "What's my hobby?")
+    return EditRequest(prompt=prompt, subject="hobby", target="Underwater basket weaving")
+
+
+@pytest.fixture(scope="module")
+def pet(lm: ChatLM) -> EditRequest:
+    return EditRequest(prompt=_chat(lm, "What's my pet?"), subject="pet", target="A parrot named Kiwi")
+
+
+def test_the_check_reads_the_models_own_greedy_continuation(lm: ChatLM, hobby: EditRequest) -> None:
+    """The base model's own next words pass the check; a made-up target fails it until a memory writes it."""
+    ids = lm.tokenizer(hobby.prompt, return_tensors="pt", add_special_tokens=False).input_ids
+    out = lm.model.generate(ids, attention_mask=ids.new_ones(ids.shape), max_new_tokens=4, do_sample=False)
+    own = str(lm.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)).strip()
+    own_request = EditRequest(prompt=hobby.prompt, subject="hobby", target=own)
+    assert answers_target(lm.model, lm.tokenizer, [own_request, hobby]) == [True, False], own
+
+
+def test_a_live_fact_the_memory_lost_is_fitted_again(
+    cache_dir: Path, lm: ChatLM, hobby: EditRequest, pet: EditRequest
+) -> None:
+    """The user's history says `hobby` is live, but the memory in force lacks it (as one whose value has
+    weakened away would): with `refit_lost` the next edit writes it again, without it the loss stays."""
+    for refit, expected in ((True, [True, True]), (False, [False, True])):
+        editor = _rome(cache_dir, refit_lost=refit)
+        memory = editor.compute_memory(lm.model, lm.tokenizer, [pet], Delta(), history=[hobby])
+        with DeltaApplier(lm.model).activate(memory):
+            assert answers_target(lm.model, lm.tokenizer, [hobby, pet]) == expected, refit
+        assert editor.refits == (1 if refit else 0)
+        diagnostics = editor.memory_diagnostics(lm.model, lm.tokenizer, memory)
+        assert ("refits" in diagnostics) is refit
+
+
+def test_refit_max_bounds_the_extra_fits(
+    cache_dir: Path, lm: ChatLM, hobby: EditRequest, pet: EditRequest
+) -> None:
+    """`refit_max=0` turns the extra fits off even with `refit_lost`: the edit costs what it always did."""
+    editor = _rome(cache_dir, refit_lost=True, refit_max=0)
+    memory = editor.compute_memory(lm.model, lm.tokenizer, [pet], Delta(), history=[hobby])
+    with DeltaApplier(lm.model).activate(memory):
+        assert answers_target(lm.model, lm.tokenizer, [hobby]) == [False]
+    assert editor.refits == 0
+
+
+def test_a_negative_refit_max_is_refused() -> None:
+    with pytest.raises(ValueError, match="refit_max"):
+        RomeConfig(refit_max=-1)
