@@ -63,9 +63,10 @@ def test_a_live_fact_the_memory_lost_is_fitted_again(
     cache_dir: Path, lm: ChatLM, hobby: EditRequest, pet: EditRequest
 ) -> None:
     """The user's history says `hobby` is live, but the memory in force lacks it (as one whose value has
-    weakened away would): with `refit_lost` the next edit writes it again, without it the loss stays."""
+    weakened away would): with `refit_lost` (the default) the next edit writes it again, without it the
+    loss stays."""
     for refit, expected in ((True, [True, True]), (False, [False, True])):
-        editor = _rome(cache_dir, refit_lost=refit)
+        editor = _rome(cache_dir) if refit else _rome(cache_dir, refit_lost=False)
         memory = editor.compute_memory(lm.model, lm.tokenizer, [pet], Delta(), history=[hobby])
         with DeltaApplier(lm.model).activate(memory):
             assert answers_target(lm.model, lm.tokenizer, [hobby, pet]) == expected, refit
