@@ -12,7 +12,7 @@ import torch
 
 from agent.llm import ChatLM
 from api.settings import Settings
-from consolidation.editors import EditRequest, get_editor
+from consolidation.editors import EditRequest
 from consolidation.editors.rome import RomeConfig, RomeEdit, RomeEditor
 from consolidation.editors.rome import covariance as cov
 from consolidation.editors.rome.joint import SHARED_LABEL, held_label, is_held, module_output
@@ -21,10 +21,10 @@ from consolidation.editors.rome.tracing import add_to_output
 from consolidation.editors.rome.values import _delta_adder, _Forward, build_batch
 from memory.weights.delta import Delta
 from memory.weights.hooks import DeltaApplier
+from tests.consolidation.rome_helpers import SAMPLE_TOKENS, chat, rome_editor
 
 pytestmark = pytest.mark.slow
 
-SAMPLE_TOKENS = 4000  # enough for a usable C on this model; the default 50k is for real use
 REQUESTS = [
     EditRequest(prompt="The user's favorite cuisine is", subject="favorite cuisine", target=" Ethiopian"),
     EditRequest(prompt="The user's {} is", subject="favorite color", target=" teal"),
@@ -38,18 +38,9 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("rome-stats")
 
 
-def _rome(cache_dir: Path, **overrides: Any) -> RomeEditor:
-    """ROME on the test's small C (cached in `cache_dir`), with `overrides` on its config."""
-    built = get_editor(
-        "rome", data_dir=Settings().data_dir, cov_cache_dir=cache_dir, cov_tokens=SAMPLE_TOKENS, **overrides
-    )
-    assert isinstance(built, RomeEditor)
-    return built
-
-
 @pytest.fixture(scope="module")
 def editor(cache_dir: Path) -> RomeEditor:
-    return _rome(cache_dir)
+    return rome_editor(cache_dir)
 
 
 @pytest.fixture(scope="module")
@@ -281,22 +272,17 @@ def test_changing_a_value_again_and_again_keeps_the_update_bounded(editor: RomeE
         assert "metal" in _greedy(lm, lm.model, template.format("music preference"))
 
 
-def _chat(lm: ChatLM, question: str) -> str:
-    rendered = [{"role": "user", "content": question}]
-    return str(lm.tokenizer.apply_chat_template(rendered, add_generation_prompt=True, tokenize=False))
-
-
 def test_the_tokens_before_the_subject_stay_as_the_base_model_gives_them(cache_dir: Path, lm: ChatLM) -> None:
     """Every chat question shares the system prompt and the question's head. The memory pins the edited
     module's output there (`pin_before`) under a label no subject owns, so a later edit superseding a
     subject keeps them pinned; without the pins the edits move them, and with them every earlier value's
     context."""
     hobby = [
-        EditRequest(prompt=_chat(lm, "What's my hobby?"), subject="hobby", target=target)
+        EditRequest(prompt=chat(lm, "What's my hobby?"), subject="hobby", target=target)
         for target in ("Chess", "Pottery")
     ]
-    pet = EditRequest(prompt=_chat(lm, "What's my pet?"), subject="pet", target="A parrot named Kiwi")
-    probe = _chat(lm, "What's my favourite season?")  # a question never edited, same system prompt and head
+    pet = EditRequest(prompt=chat(lm, "What's my pet?"), subject="pet", target="A parrot named Kiwi")
+    probe = chat(lm, "What's my favourite season?")  # a question never edited, same system prompt and head
     module_name = "model.layers.8.mlp.down_proj"
     module = lm.model.get_submodule(module_name)
     before = subject_inputs(lm.model, lm.tokenizer, module_name, probe, probe.index("season") + 6, [])
@@ -310,7 +296,7 @@ def test_the_tokens_before_the_subject_stay_as_the_base_model_gives_them(cache_d
 
     sizes = {}
     for pin in (True, False):
-        editor = _rome(cache_dir, pin_before=pin)
+        editor = rome_editor(cache_dir, pin_before=pin)
         memory = editor.compute_memory(lm.model, lm.tokenizer, [hobby[0], pet], Delta())
         memory = editor.compute_memory(lm.model, lm.tokenizer, [hobby[1]], memory)  # supersedes hobby
         sizes[pin] = moved(memory)
@@ -323,7 +309,7 @@ def test_the_tokens_before_the_subject_stay_as_the_base_model_gives_them(cache_d
 def test_the_subjects_own_earlier_words_are_told_apart_from_the_tokens_before_it(lm: ChatLM) -> None:
     """Given the subject's start, its words before the last one ("favourite") are `subject_head`, and
     `before_subject` ends where the subject begins; the two together are what it was without the start."""
-    probe = _chat(lm, "What's my favourite season?")
+    probe = chat(lm, "What's my favourite season?")
     start, end = probe.index("favourite"), probe.index("season") + len("season")
     module_name = "model.layers.8.mlp.down_proj"
     whole = subject_inputs(lm.model, lm.tokenizer, module_name, probe, end, [])
@@ -340,15 +326,15 @@ def test_held_tokens_are_asked_for_the_base_output_again_at_every_solve(cache_di
     the memory gave there last (as every valued key is), the misses add up with each edit. The editor's
     `memory_diagnostics` reports them."""
     food = EditRequest(
-        prompt=_chat(lm, "What's my food preference?"), subject="food preference", target="Sushi"
+        prompt=chat(lm, "What's my food preference?"), subject="food preference", target="Sushi"
     )
     music = [
-        EditRequest(prompt=_chat(lm, "What's my music preference?"), subject="music preference", target=t)
+        EditRequest(prompt=chat(lm, "What's my music preference?"), subject="music preference", target=t)
         for t in ("Jazz", "Rock", "Blues", "Metal", "Folk", "Opera")
     ]
     misses = {}
     for hold in (True, False):
-        editor = _rome(cache_dir, hold_pins=hold)
+        editor = rome_editor(cache_dir, hold_pins=hold)
         memory = editor.compute_memory(lm.model, lm.tokenizer, [food], Delta())
         for request in music:  # each supersedes the last: the food fact's pins are re-solved every time
             memory = editor.compute_memory(lm.model, lm.tokenizer, [request], memory)
@@ -372,7 +358,7 @@ def test_a_synonym_pair_never_overwrites_another_subjects_value(cache_dir: Path,
     """Cluster size 2: the job's first synonym is "profession", which is another fact's own subject. It is
     skipped whichever fact comes first; and a later fact that claims a synonym the job's pair was written
     at replaces that pair alone."""
-    editor = _rome(cache_dir, cluster_size=2)
+    editor = rome_editor(cache_dir, cluster_size=2)
     template = "The user's {} is"
     profession = EditRequest(prompt=template, subject="profession", target=" nurse")
     job = EditRequest(

@@ -4,34 +4,18 @@ is fitted again at the next edit, up to `refit_max`, and only when asked for."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from agent.llm import ChatLM
-from api.settings import Settings
-from consolidation.editors import EditRequest, get_editor
-from consolidation.editors.rome import RomeConfig, RomeEditor
+from consolidation.editors import EditRequest
+from consolidation.editors.rome import RomeConfig
 from consolidation.editors.rome.recall import answers_target
 from memory.weights.delta import Delta
 from memory.weights.hooks import DeltaApplier
+from tests.consolidation.rome_helpers import chat, rome_editor
 
 pytestmark = pytest.mark.slow
-
-SAMPLE_TOKENS = 4000  # a usable C for this model; the default 50k is for real use
-
-
-def _chat(lm: ChatLM, question: str) -> str:
-    rendered = [{"role": "user", "content": question}]
-    return str(lm.tokenizer.apply_chat_template(rendered, add_generation_prompt=True, tokenize=False))
-
-
-def _rome(cache_dir: Path, **overrides: Any) -> RomeEditor:
-    built = get_editor(
-        "rome", data_dir=Settings().data_dir, cov_cache_dir=cache_dir, cov_tokens=SAMPLE_TOKENS, **overrides
-    )
-    assert isinstance(built, RomeEditor)
-    return built
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +25,13 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def hobby(lm: ChatLM) -> EditRequest:
-    prompt = _chat(lm, "What's my hobby?")
+    prompt = chat(lm, "What's my hobby?")
     return EditRequest(prompt=prompt, subject="hobby", target="Underwater basket weaving")
 
 
 @pytest.fixture(scope="module")
 def pet(lm: ChatLM) -> EditRequest:
-    return EditRequest(prompt=_chat(lm, "What's my pet?"), subject="pet", target="A parrot named Kiwi")
+    return EditRequest(prompt=chat(lm, "What's my pet?"), subject="pet", target="A parrot named Kiwi")
 
 
 def test_the_check_reads_the_models_own_greedy_continuation(lm: ChatLM, hobby: EditRequest) -> None:
@@ -66,7 +50,7 @@ def test_a_live_fact_the_memory_lost_is_fitted_again(
     weakened away would): with `refit_lost` (the default) the next edit writes it again, without it the
     loss stays."""
     for refit, expected in ((True, [True, True]), (False, [False, True])):
-        editor = _rome(cache_dir) if refit else _rome(cache_dir, refit_lost=False)
+        editor = rome_editor(cache_dir) if refit else rome_editor(cache_dir, refit_lost=False)
         memory = editor.compute_memory(lm.model, lm.tokenizer, [pet], Delta(), history=[hobby])
         with DeltaApplier(lm.model).activate(memory):
             assert answers_target(lm.model, lm.tokenizer, [hobby, pet]) == expected, refit
@@ -79,7 +63,7 @@ def test_refit_max_bounds_the_extra_fits(
     cache_dir: Path, lm: ChatLM, hobby: EditRequest, pet: EditRequest
 ) -> None:
     """`refit_max=0` turns the extra fits off even with `refit_lost`: the edit costs what it always did."""
-    editor = _rome(cache_dir, refit_lost=True, refit_max=0)
+    editor = rome_editor(cache_dir, refit_lost=True, refit_max=0)
     memory = editor.compute_memory(lm.model, lm.tokenizer, [pet], Delta(), history=[hobby])
     with DeltaApplier(lm.model).activate(memory):
         assert answers_target(lm.model, lm.tokenizer, [hobby]) == [False]
