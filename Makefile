@@ -68,21 +68,22 @@ bench-recall: $(STAMP)
 # The evaluation harness (docs/results.md#evaluation-harness-imprint-eval). Each run writes items.jsonl, summary.md,
 # summary.json and PNGs into its folder and resumes there when interrupted; LIMIT=N evaluates the first N items.
 # A folder refuses to resume under other editor defaults (eval/run_dir.py), so the folders are named after the
-# defaults they run under (_refit: RomeConfig.refit_lost); the committed results of earlier defaults stay as run.
+# defaults they run under (_pinned: RomeConfig.pin_before); the committed results of earlier defaults stay as run.
+# UPQA and PrefEval give each user one edit, so the refit settings (RomeConfig.refit_lost) are not in their plans.
 METHODS ?= none,prompt,rag,edit:rome,edit:lora,edit:ftm,hybrid
 LIMIT_ARG = $(if $(LIMIT),--limit $(LIMIT))
 
 eval-upqa: $(STAMP)
 	$(VENV)/bin/imprint eval upqa --data $(DATA_DIR)/upqa/UPQA/balanced_subset_200.json --methods $(METHODS) \
-	  $(LIMIT_ARG) --out results/eval/upqa_200_refit
+	  $(LIMIT_ARG) --out results/eval/upqa_200_pinned
 
 eval-upqa-cluster9: $(STAMP)
 	$(VENV)/bin/imprint eval upqa --data $(DATA_DIR)/upqa/UPQA/balanced_subset_200_cluster9.json --cluster-size 3 \
-	  --methods $(METHODS) $(LIMIT_ARG) --out results/eval/upqa_200_cluster9_refit
+	  --methods $(METHODS) $(LIMIT_ARG) --out results/eval/upqa_200_cluster9_pinned
 
 eval-prefeval: $(STAMP)
 	$(VENV)/bin/imprint eval prefeval --data-dir $(DATA_DIR)/prefeval --turns 0,4,10 \
-	  --methods none,prompt,rag,edit:rome,hybrid $(LIMIT_ARG) --out results/eval/prefeval
+	  --methods none,prompt,rag,edit:rome,hybrid $(LIMIT_ARG) --out results/eval/prefeval_pinned
 
 eval-prefeval-judge: $(STAMP)
 	$(VENV)/bin/imprint eval prefeval-judge --labels tests/fixtures/prefeval_labels.jsonl \

@@ -167,7 +167,7 @@ def eval_upqa(
         "data": fingerprint(data),
         "cluster_size": cluster_size,
         "model": settings.model,
-        "editors": editors_plan(editors),
+        "editors": editors_plan(editors, one_edit_each=True),
     }
     items = _open(out_dir, {**fixed, **_judge_plan(endpoint)})
     torch.manual_seed(seed)
@@ -309,7 +309,7 @@ def eval_prefeval(
         "filler_chars": filler_chars,
         "history_turns": settings.history_turns,
         "model": settings.model,
-        "editors": editors_plan(editors),
+        "editors": editors_plan(editors, one_edit_each=True),
     }
     log_ = _open(out_dir, {**fixed, **_judge_plan(endpoint)})
     plan = PrefEvalPlan(chosen, set_names, counts, settings.history_turns)

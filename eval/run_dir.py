@@ -44,13 +44,29 @@ def portable(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class _Configured(Protocol):
+    @property
+    def history_settings(self) -> frozenset[str]: ...
+
     def settings(self) -> dict[str, Any]: ...
 
 
-def editors_plan(editors: Mapping[str, _Configured]) -> dict[str, dict[str, Any]]:
+def editors_plan(
+    editors: Mapping[str, _Configured], one_edit_each: bool = False
+) -> dict[str, dict[str, Any]]:
     """Each editor's `portable` settings by name: the part of a plan that refuses a resume under other
-    editor defaults, which would mix two editors' edits in one folder."""
-    return {name: portable(editor.settings()) for name, editor in editors.items()}
+    editor defaults, which would mix two editors' edits in one folder.
+
+    `one_edit_each`: the evaluation gives every user a single edit (UPQA, PrefEval), so the settings that
+    act only on a user's earlier edits (`Editor.history_settings`) cannot change its answers and are left
+    out. Why: a folder written before such a setting existed then still resumes under the new defaults."""
+    return {
+        name: {
+            k: v
+            for k, v in portable(editor.settings()).items()
+            if not (one_edit_each and k in editor.history_settings)
+        }
+        for name, editor in editors.items()
+    }
 
 
 def open_run(out_dir: Path, fixed: Mapping[str, Any]) -> Path:

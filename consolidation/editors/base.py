@@ -170,6 +170,9 @@ class Editor(ABC):
 
     name: ClassVar[str]
     config_cls: ClassVar[type]
+    # config fields that act only on the user's earlier edits (a user with one edit is written the same
+    # whatever they are): an evaluation that gives each user one edit leaves them out of its plan
+    history_settings: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: Any = None) -> None:
         config = self.config_cls() if config is None else config  # None: the config's own defaults

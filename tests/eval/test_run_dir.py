@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.run_dir import PLAN_FILE, fingerprint, open_run, portable
+from consolidation.editors import available_editors, get_editor
+from eval.run_dir import PLAN_FILE, editors_plan, fingerprint, open_run, portable
 
 
 def test_same_settings_resume_other_settings_are_refused(tmp_path: Path) -> None:
@@ -50,3 +51,29 @@ def test_a_setting_the_first_run_had_and_this_one_lacks_is_a_change(tmp_path: Pa
     open_run(tmp_path / "run", {"data": "a", "judge": {"endpoint_model": "m"}})
     with pytest.raises(ValueError, match=r"judge: was \{'endpoint_model': 'm'\}, now None"):
         open_run(tmp_path / "run", {"data": "a"})
+
+
+def test_one_edit_plans_leave_out_what_acts_only_on_earlier_edits(tmp_path: Path) -> None:
+    rome = get_editor("rome")
+    assert rome.history_settings == {"refit_lost", "refit_max"}
+    every = editors_plan({"rome": rome})["rome"]
+    single = editors_plan({"rome": rome}, one_edit_each=True)["rome"]
+    assert set(every) - set(single) == {"refit_lost", "refit_max"}
+    assert {k: v for k, v in every.items() if k in single} == single
+
+    # a folder written before the refit settings existed resumes a one-edit evaluation under them...
+    open_run(tmp_path / "run", {"editors": {"rome": single}})
+    open_run(tmp_path / "run", {"editors": editors_plan({"rome": rome}, one_edit_each=True)})
+    # ...but a sequential run, where they act, is still refused
+    with pytest.raises(ValueError, match=r"editors: was"):
+        open_run(tmp_path / "run", {"editors": editors_plan({"rome": rome})})
+    # and so is a one-edit run under another setting that does act on a single edit
+    other = editors_plan({"rome": get_editor("rome", v_steps=7)}, one_edit_each=True)
+    with pytest.raises(ValueError, match=r"editors: was"):
+        open_run(tmp_path / "run", {"editors": other})
+
+
+@pytest.mark.parametrize("name", available_editors())
+def test_every_editors_history_settings_are_fields_of_its_config(name: str) -> None:
+    editor = get_editor(name)
+    assert editor.history_settings <= set(editor.settings())

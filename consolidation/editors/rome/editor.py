@@ -86,6 +86,7 @@ class RomeEditor(Editor):
 
     name = "rome"
     config_cls = RomeConfig
+    history_settings = frozenset({"refit_lost", "refit_max"})  # a refit needs an earlier live fact
 
     def __init__(self, config: RomeConfig | None = None) -> None:
         super().__init__(config)
