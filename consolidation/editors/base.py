@@ -79,6 +79,13 @@ class EditRequest:
         return EditRequest(prompt=self.template, subject=subject, target=target)
 
 
+def join_target(prompt: str, target: str) -> str:
+    """Prompt followed by target, one space at the seam unless either side already has whitespace there.
+    Why shared: every editor must train and check the target as the same text the model will continue."""
+    seam = "" if prompt[-1:].isspace() or target[:1].isspace() else " "
+    return prompt + seam + target
+
+
 def subject_key(subject: str) -> str:
     """What makes two requests about the same subject: case and spacing do not count."""
     return " ".join(subject.split()).casefold()

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from consolidation.editors.anchor import ANCHOR_QUESTIONS, AnswerAnchor
-from consolidation.editors.base import Editor, EditRequest, claimed_pairs, live_requests
+from consolidation.editors.base import Editor, EditRequest, claimed_pairs, join_target, live_requests
 from consolidation.hooks import this_thread_only
 from memory.weights.delta import Delta
 from memory.weights.hooks import DeltaApplier
@@ -24,12 +24,6 @@ from memory.weights.hooks import DeltaApplier
 log = logging.getLogger(__name__)
 
 IGNORE = -100  # label value the loss skips: only target tokens are learned (FT-M's masked loss)
-
-
-def join_target(prompt: str, target: str) -> str:
-    """Prompt followed by target, with one space at the seam unless either side already has whitespace."""
-    seam = "" if prompt[-1:].isspace() or target[:1].isspace() else " "
-    return prompt + seam + target
 
 
 def encode_with_target(tokenizer: Any, prompt: str, target: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,6 +11,8 @@ from agent.llm import ChatLM
 from consolidation.editors import EditRequest
 from consolidation.editors.rome import RomeConfig
 from consolidation.editors.rome.recall import answers_target
+from consolidation.editors.rome.values import with_target
+from memory.errors import InvalidInput
 from memory.weights.delta import Delta
 from memory.weights.hooks import DeltaApplier
 from tests.consolidation.rome_helpers import chat, rome_editor
@@ -32,6 +34,15 @@ def hobby(lm: ChatLM) -> EditRequest:
 @pytest.fixture(scope="module")
 def pet(lm: ChatLM) -> EditRequest:
     return EditRequest(prompt=chat(lm, "What's my pet?"), subject="pet", target="A parrot named Kiwi")
+
+
+def test_the_target_is_every_token_past_the_text_as_the_fit_and_the_check_read_it(lm: ChatLM) -> None:
+    ids, offsets, positions = with_target(lm.tokenizer, "My hobby is", "Underwater basket weaving")
+    assert len(ids) == len(offsets) and positions == list(range(positions[0], len(ids)))
+    assert lm.tokenizer.decode([ids[p] for p in positions]) == " Underwater basket weaving"
+    assert lm.tokenizer.decode(ids[: positions[0]]) == "My hobby is"
+    with pytest.raises(InvalidInput, match="adds no predictable token"):
+        with_target(lm.tokenizer, "", "Underwater")  # nothing before it: no position predicts its first token
 
 
 def test_the_check_reads_the_models_own_greedy_continuation(lm: ChatLM, hobby: EditRequest) -> None:

@@ -21,6 +21,7 @@ from consolidation.editors.base import (
     EditRequest,
     check_requests,
     claimed_pairs,
+    join_target,
     live_requests,
     subject_key,
 )
@@ -46,7 +47,7 @@ from consolidation.editors.rome.joint import (
 from consolidation.editors.rome.keys import sample_prefixes, subject_inputs
 from consolidation.editors.rome.recall import answers_target
 from consolidation.editors.rome.tracing import add_to_output
-from consolidation.editors.rome.values import compute_delta_v, join_target
+from consolidation.editors.rome.values import compute_delta_v
 from memory.errors import InvalidInput
 from memory.weights.delta import Delta, LowRankUpdate
 from memory.weights.hooks import DeltaApplier

@@ -18,20 +18,15 @@ import torch
 from torch import nn
 
 from consolidation.editors.base import EditRequest
-from consolidation.editors.rome.keys import pad_batch, token_offsets
-from consolidation.editors.rome.values import join_target
-from memory.errors import InvalidInput
+from consolidation.editors.rome.keys import pad_batch
+from consolidation.editors.rome.values import with_target
 
 CHECK_BATCH = 16  # rows per forward pass: bounded memory on a small machine, few passes for a large memory
 
 
 def _target_positions(tokenizer: Any, request: EditRequest) -> tuple[list[int], list[int]]:
-    """(ids of prompt + target, indices of the tokens that reach past the prompt: the target's)."""
-    prompt = request.filled_prompt
-    ids, offsets = token_offsets(tokenizer, join_target(prompt, request.target))
-    positions = [i for i, (s, e) in enumerate(offsets) if e > len(prompt) and e > s]
-    if not positions or positions[0] == 0:
-        raise InvalidInput(f"target {request.target!r} adds no predictable token after {prompt!r}")
+    """(ids of prompt + target, indices of the target's tokens), as the v* fit reads them."""
+    ids, _, positions = with_target(tokenizer, request.filled_prompt, request.target)
     return ids, positions
 
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from consolidation.editors.base import EditRequest
+from consolidation.editors.base import EditRequest, join_target
 from consolidation.editors.rome.config import RomeConfig
 from consolidation.editors.rome.keys import contexts_for, pad_batch, token_at, token_offsets
 from consolidation.editors.rome.tracing import add_to_output
@@ -31,11 +31,17 @@ from memory.errors import InvalidInput
 log = logging.getLogger(__name__)
 
 
-def join_target(prompt: str, target: str) -> str:
-    """prompt + target with one space at the seam unless either side already has whitespace there."""
-    if prompt[-1:].isspace() or target[:1].isspace():
-        return prompt + target
-    return prompt + " " + target
+def with_target(tokenizer: Any, text: str, target: str) -> tuple[list[int], list[tuple[int, int]], list[int]]:
+    """Ids and character offsets of `text` + `target` (`join_target`), and the indices of the target's
+    tokens: every token reaching past `text`, one straddling the seam included. Why one place: the v* fit
+    and the recall check (`recall.answers_target`) must read the same tokens as the target's.
+
+    Raises `InvalidInput` when the target adds no token the model could predict after `text`."""
+    ids, offsets = token_offsets(tokenizer, join_target(text, target))
+    positions = [i for i, (s, e) in enumerate(offsets) if e > len(text) and e > s]
+    if not positions or positions[0] == 0:
+        raise InvalidInput(f"target {target!r} adds no predictable token after {text!r}")
+    return ids, offsets, positions
 
 
 @dataclass(frozen=True)
@@ -65,12 +71,8 @@ def build_batch(tokenizer: Any, request: EditRequest, prefixes: Sequence[str], c
     contexts = contexts_for(prompt, prefixes) if cfg.use_prefixes_for_v else [("", 0)]
     for row, (prefix, shift) in enumerate(contexts):
         text = prefix + prompt
-        ids, offsets = token_offsets(tokenizer, join_target(text, request.target))
+        ids, offsets, positions = with_target(tokenizer, text, request.target)
         subject_index.append(token_at(offsets, shift + subject_end))
-        # every token reaching past the prompt is a target token (one straddling the seam included)
-        positions = [i for i, (s, e) in enumerate(offsets) if e > len(text) and e > s]
-        if not positions or positions[0] == 0:
-            raise InvalidInput(f"target {request.target!r} adds no predictable token after {text!r}")
         rows.append(ids)
         target_rows += [row] * len(positions)
         predict_pos += [p - 1 for p in positions]
