@@ -255,7 +255,7 @@ class Consolidator:
                 editor=self.editor.name,
                 settings=self.editor.settings(),
                 requests=new_entries,
-                metrics={"verified": len(chosen)},
+                metrics={"verified": len(chosen), "refitted": self.editor.refitted},
                 seconds=seconds,
             )
         except CommitRejected as exc:

@@ -100,7 +100,7 @@ def run_drift_series(
             editor=editor.name,
             settings=editor.settings(),
             requests=[entry],
-            metrics={},
+            metrics={"refitted": editor.refitted},
             seconds=edit_seconds[-1],
         )
         history.append(request)

@@ -83,6 +83,7 @@ def run_sequential_edits(
     versions: list[int] = []
     at_edit: list[dict[str, Any]] = []
     history: list[EditRequest] = []  # what the user's memory holds, for editors that re-fit it
+    refitted: list[list[str]] = []  # per edit: earlier facts it wrote again (ROME's refit_lost)
     with PeakMemory() as peak:
         for rec in tqdm(records, desc=f"{editor.name} edits", unit="edit", disable=not progress):
             request = edit_request(rec, tokenizer)
@@ -103,10 +104,11 @@ def run_sequential_edits(
                         "question": rec.question,
                     }
                 ],
-                metrics={},
+                metrics={"refitted": editor.refitted},
                 seconds=took,
             )
             history.append(request)
+            refitted.append(editor.refitted)
             seconds.append(took)
             versions.append(info.version)
             with weights.applied(user_id):
@@ -131,10 +133,11 @@ def run_sequential_edits(
             "seconds": round(s, 3),
             "superseded_by": None if sup is None else records[sup].index,
             "at_edit": now,
+            "refitted": again,
             **m,
         }
-        for r, v, s, sup, now, m in zip(
-            records, versions, seconds, later, at_edit, scores["per_item"], strict=True
+        for r, v, s, sup, now, again, m in zip(
+            records, versions, seconds, later, at_edit, refitted, scores["per_item"], strict=True
         )
     ]
     live = [p for p in per_record if p["superseded_by"] is None]
@@ -159,6 +162,7 @@ def run_sequential_edits(
         "isolation_bit_identical": isolated,
         "median_seconds_per_edit": round(statistics.median(seconds), 3) if seconds else None,
         "total_seconds": round(sum(seconds), 1),
+        "refits": sum(len(r) for r in refitted),
         "peak_rss_mib": peak.peak_mib,
         "judge_threshold": judge.threshold,
         "neutral_prompts": len(neutral),

@@ -202,7 +202,7 @@ def run_stability(
             editor=editor.name,
             settings=editor.settings(),
             requests=[{"record": rec.index, "subject": rec.subject, "target": rec.target}],
-            metrics={},
+            metrics={"refitted": editor.refitted},
             seconds=took,
         )
         history.append(request)
@@ -232,9 +232,13 @@ class Checkpointer:
         row = score_checkpoint(self.model, self.tokenizer, self.guard, self.judge, delta, self.records[:n])
         i = self.points.index(n)
         previous = self.points[i - 1] if i else 0
-        seconds = [v.seconds for v in self.weights.versions(USER)[previous:n]]
+        versions = self.weights.versions(USER)[:n]
+        seconds = [v.seconds for v in versions[previous:]]
         row["median_seconds_per_edit"] = round(statistics.median(seconds), 3) if seconds else None
         diagnostics = self.editor.memory_diagnostics(self.model, self.tokenizer, delta)
+        if self.editor.history_settings:  # it may write earlier facts again (ROME's refit_lost)
+            # how many so far, from the ledger, so a resumed run counts the first run's too
+            diagnostics["refits"] = sum(len(v.metrics.get("refitted", [])) for v in versions)
         row["diagnostics"] = {k: round(v, 5) for k, v in diagnostics.items()}
         self.rows.add({"key": key, "editor": self.editor.name, **row})
         verdict = "passed" if row["passed"] else "failed"

@@ -6,6 +6,7 @@ so the weight memory alone decides what is applied, stacked, saved and reverted 
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -186,6 +187,18 @@ class Editor(ABC):
         if not isinstance(config, self.config_cls):
             raise TypeError(f"{type(self).__name__} needs a {self.config_cls.__name__}, got {type(config)}")
         self.config = config
+        self._last = threading.local()  # what this thread's latest `compute_memory` call did
+
+    @property
+    def refitted(self) -> list[str]:
+        """Subjects of the earlier facts that this thread's latest `compute_memory` call wrote again, beyond
+        the requests it was given (ROME's `refit_lost`); [] for an editor that never does. Why: the ledger
+        row of that version records them, so a user's provenance says which old preferences an edit
+        touched. Per thread, because the consolidator edits several users at once with one editor."""
+        return list(getattr(self._last, "refitted", []))
+
+    def _note_refitted(self, subjects: Sequence[str]) -> None:
+        self._last.refitted = [*getattr(self._last, "refitted", []), *subjects]
 
     def settings(self) -> dict[str, Any]:
         """The config as JSON scalars (paths as strings): what a ledger row or a report records."""
@@ -224,6 +237,7 @@ class Editor(ABC):
         `history` is the requests already written into `current`, oldest first. Only editors that re-fit
         the whole memory read it (they cannot recover the facts from their own factors, as ROME can).
         """
+        self._last.refitted = []
         checked = check_requests(requests)
         if not checked:
             return current

@@ -29,6 +29,7 @@ def test_edit_writes_a_report_and_versions(tmp_path: Path) -> None:
     assert 0.0 <= summary["efficacy"] <= 1.0 and 0.0 <= summary["locality"] <= 1.0
     assert summary["isolation_bit_identical"] is True
     assert [r["version"] for r in report["records"]] == [1, 2]
+    assert [r["refitted"] for r in report["records"]] == [[], []] and summary["refits"] == 0  # LoRA: none
     assert report["provenance"]["commit"]
 
     # the drift report of that user's memory, printed and written (quick probes: the default ones are

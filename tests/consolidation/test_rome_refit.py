@@ -3,6 +3,7 @@ is fitted again at the next edit, up to `refit_max`, and only when asked for."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -65,9 +66,7 @@ def test_a_live_fact_the_memory_lost_is_fitted_again(
         memory = editor.compute_memory(lm.model, lm.tokenizer, [pet], Delta(), history=[hobby])
         with DeltaApplier(lm.model).activate(memory):
             assert answers_target(lm.model, lm.tokenizer, [hobby, pet]) == expected, refit
-        assert editor.refits == (1 if refit else 0)
-        diagnostics = editor.memory_diagnostics(lm.model, lm.tokenizer, memory)
-        assert ("refits" in diagnostics) is refit
+        assert editor.refitted == (["hobby"] if refit else [])  # what the version's ledger row records
 
 
 def test_refit_max_bounds_the_extra_fits(
@@ -78,7 +77,25 @@ def test_refit_max_bounds_the_extra_fits(
     memory = editor.compute_memory(lm.model, lm.tokenizer, [pet], Delta(), history=[hobby])
     with DeltaApplier(lm.model).activate(memory):
         assert answers_target(lm.model, lm.tokenizer, [hobby]) == [False]
-    assert editor.refits == 0
+    assert editor.refitted == []
+
+
+def test_what_was_fitted_again_is_told_per_call_and_per_thread(
+    cache_dir: Path, lm: ChatLM, hobby: EditRequest, pet: EditRequest
+) -> None:
+    """The consolidator edits several users at once with one editor: each thread reads what its own latest
+    call fitted again, and a later call with nothing lost says so."""
+    editor = rome_editor(cache_dir)
+    memory = editor.compute_memory(lm.model, lm.tokenizer, [pet], Delta(), history=[hobby])
+    assert editor.refitted == ["hobby"]
+    seen: list[list[str]] = []
+    worker = threading.Thread(target=lambda: seen.append(editor.refitted))
+    worker.start()
+    worker.join()
+    assert seen == [[]]  # another thread's calls are its own
+    again = EditRequest(prompt=pet.prompt, subject="pet", target="A cat named Miso")
+    editor.compute_memory(lm.model, lm.tokenizer, [again], memory, history=[pet])
+    assert editor.refitted == []  # the only earlier fact is the one replaced: the last call's list is gone
 
 
 def test_a_negative_refit_max_is_refused() -> None:

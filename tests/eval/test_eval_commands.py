@@ -171,7 +171,11 @@ def test_stability_checks_every_k_edits_and_extends(tmp_path: Path) -> None:
 
     ledger = Ledger(out / "state" / "stability-rome" / LEDGER_FILE)
     assert ledger.head("stability") == 6
+    refitted = [v.metrics["refitted"] for v in ledger.versions("stability")]  # each edit's, in its row
     ledger.close()
+    assert all(isinstance(r, list) for r in refitted) and not refitted[0]  # nothing to refit at the first
+    # the count is the ledger's, so the resumed run's last check counts the first run's refits too
+    assert [r["diagnostics"]["refits"] for r in extended] == [sum(map(len, refitted[:n])) for n in (2, 4, 6)]
     assert "first failing drift check" in (out / "summary.md").read_text()
 
     plan = json.loads((out / "plan.json").read_text())

@@ -95,7 +95,6 @@ class RomeEditor(Editor):
         # per model: sampled key prefixes; per (model weights, module): Cholesky factor of C
         self._prefixes: weakref.WeakKeyDictionary[nn.Module, list[str]] = weakref.WeakKeyDictionary()
         self._cholesky: dict[tuple[str, str, int], torch.Tensor] = {}
-        self.refits = 0  # live facts fitted again because the memory had lost them (`refit_lost`)
 
     def _compute_delta(self, model: nn.Module, tokenizer: Any, requests: list[EditRequest]) -> Delta:
         """Sequential edits, one rank-one update per (expanded) request; the model is left untouched."""
@@ -188,7 +187,7 @@ class RomeEditor(Editor):
             if not lost:
                 return memory
             log.info("ROME memory: fitting again %s", ", ".join(repr(r.subject) for r in lost))
-            self.refits += len(lost)
+            self._note_refitted([r.subject for r in lost])
             return self._write(model, tokenizer, lost, memory)
 
     def _write(self, model: nn.Module, tokenizer: Any, requests: list[EditRequest], current: Delta) -> Delta:
@@ -264,8 +263,7 @@ class RomeEditor(Editor):
 
     def memory_diagnostics(self, model: nn.Module, tokenizer: Any, memory: Delta) -> dict[str, float]:
         """The memory's live keys on the edited module, how many of them it holds (`is_held`), and how far
-        it has moved the output at those (`held_drift`: median, 90th percentile, largest); with `refit_lost`,
-        how many live facts this editor object has fitted again so far."""
+        it has moved the output at those (`held_drift`: median, 90th percentile, largest)."""
         module_name = self.config.module_name()
         own, others = split_own(memory, module_name)
         if not own:
@@ -274,8 +272,6 @@ class RomeEditor(Editor):
         chol = self._cholesky_of(model, tokenizer, module_name)
         drift = held_drift(model.get_submodule(module_name), own, fixed, chol)
         out: dict[str, float] = {"live_keys": len(own), "held_keys": drift.numel()}  # counts print as such
-        if self.config.refit_lost:
-            out["refits"] = self.refits
         if drift.numel():
             out["pin_drift_median"] = float(drift.median())
             out["pin_drift_p90"] = float(torch.quantile(drift, 0.9))
