@@ -90,6 +90,7 @@ def run_sequential_edits(
             started = time.perf_counter()
             memory = editor.compute_memory(model, tokenizer, [request], weights.delta(user_id), history)
             took = time.perf_counter() - started
+            refitted.append(editor.refitted)  # read once: the ledger row and the report say the same
             info = weights.commit(
                 user_id,
                 memory,
@@ -104,11 +105,10 @@ def run_sequential_edits(
                         "question": rec.question,
                     }
                 ],
-                metrics={"refitted": editor.refitted},
+                metrics={"refitted": refitted[-1]},
                 seconds=took,
             )
             history.append(request)
-            refitted.append(editor.refitted)
             seconds.append(took)
             versions.append(info.version)
             with weights.applied(user_id):
