@@ -47,6 +47,9 @@ class _Configured(Protocol):
     @property
     def history_settings(self) -> frozenset[str]: ...
 
+    @property
+    def added_settings(self) -> Mapping[str, tuple[Any, frozenset[str]]]: ...
+
     def settings(self) -> dict[str, Any]: ...
 
 
@@ -58,15 +61,18 @@ def editors_plan(
 
     `one_edit_each`: the evaluation gives every user a single edit (UPQA, PrefEval), so the settings that
     act only on a user's earlier edits (`Editor.history_settings`) cannot change its answers and are left
-    out. Why: a folder written before such a setting existed then still resumes under the new defaults."""
-    return {
-        name: {
-            k: v
-            for k, v in portable(editor.settings()).items()
-            if not (one_edit_each and k in editor.history_settings)
-        }
-        for name, editor in editors.items()
-    }
+    out. Why: a folder written before such a setting existed then still resumes under the new defaults.
+    For the same reason a setting added later (`Editor.added_settings`) is left out, with the settings that
+    act only through it, while it has the value that edits as before it existed."""
+    plan: dict[str, dict[str, Any]] = {}
+    for name, editor in editors.items():
+        settings = portable(editor.settings())
+        dropped = set(editor.history_settings) if one_edit_each else set()
+        for field, (before, through) in editor.added_settings.items():
+            if settings.get(field) == before:
+                dropped |= {field, *through}
+        plan[name] = {k: v for k, v in settings.items() if k not in dropped}
+    return plan
 
 
 def open_run(out_dir: Path, fixed: Mapping[str, Any]) -> Path:

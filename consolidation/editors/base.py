@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from torch import nn
@@ -181,6 +182,10 @@ class Editor(ABC):
     # config fields that act only on the user's earlier edits (a user with one edit is written the same
     # whatever they are): an evaluation that gives each user one edit leaves them out of its plan
     history_settings: ClassVar[frozenset[str]] = frozenset()
+    # config fields added after results were recorded: field -> (the value at which the editor edits as it
+    # did before the field existed, the fields that act only through it). At that value a results plan
+    # leaves the group out, so a folder written before the field existed still resumes
+    added_settings: ClassVar[Mapping[str, tuple[Any, frozenset[str]]]] = MappingProxyType({})
 
     def __init__(self, config: Any = None) -> None:
         config = self.config_cls() if config is None else config  # None: the config's own defaults

@@ -15,13 +15,14 @@ from api.settings import Settings
 from consolidation.editors import EditRequest
 from consolidation.editors.rome import RomeConfig, RomeEdit, RomeEditor
 from consolidation.editors.rome import covariance as cov
+from consolidation.editors.rome.contexts import KeyContext
 from consolidation.editors.rome.joint import SHARED_LABEL, held_label, is_held, module_output
 from consolidation.editors.rome.keys import subject_inputs
 from consolidation.editors.rome.tracing import add_to_output
 from consolidation.editors.rome.values import _delta_adder, _Forward, build_batch
 from memory.weights.delta import Delta
 from memory.weights.hooks import DeltaApplier
-from tests.consolidation.rome_helpers import SAMPLE_TOKENS, chat, rome_editor
+from tests.consolidation.rome_helpers import SAMPLE_TOKENS, chat, greedy, rome_editor
 
 pytestmark = pytest.mark.slow
 
@@ -56,13 +57,6 @@ def _edited_copy(model: Any, delta: Delta) -> Any:
         for name in delta.modules():
             copied.get_submodule(name).weight += delta.dense(name)
     return copied
-
-
-def _greedy(lm: ChatLM, model: Any, prompt: str, n: int = 6) -> str:
-    ids = lm.tokenizer(prompt, return_tensors="pt").input_ids
-    with torch.no_grad():
-        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, do_sample=False)
-    return str(lm.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
 
 
 def _next_token(model: Any, lm: ChatLM, prompt: str) -> int:
@@ -115,13 +109,23 @@ def test_chat_paragraphs_bring_the_template_into_the_statistics(lm: ChatLM) -> N
     assert "Paris is a city." in turn and turn.rstrip().endswith("It is in France.<|im_end|>")
 
 
-@pytest.mark.parametrize("reuse_prefix", [False, True])
-def test_replay_matches_the_full_forward_under_a_delta(lm: ChatLM, reuse_prefix: bool) -> None:
+@pytest.mark.parametrize(("reuse_prefix", "request_index"), [(False, 0), (True, 0), (True, 2)])
+def test_replay_matches_the_full_forward_under_a_delta(
+    lm: ChatLM, reuse_prefix: bool, request_index: int
+) -> None:
     """The fast paths (blocks from L up; and also only the tokens from the subject on) give the full model's
-    logits at every position δ can reach, with and without a non-zero δ, in prefixed and KL rows alike."""
+    logits at every position δ can reach, with and without a non-zero δ, in prefixed, chat and KL rows
+    alike; request 2's KL row ("pet is a") has its subject at token 0, so an empty head."""
     fast_cfg = RomeConfig(reuse_prefix=reuse_prefix)
-    prefixes = ["Some prefix. ", "A much longer prefix than that one. "]  # rows of different head lengths
-    batch = build_batch(lm.tokenizer, REQUESTS[0], prefixes, fast_cfg)
+    contexts = [  # rows of different head lengths, one with earlier chat turns
+        KeyContext("Some prefix. "),
+        KeyContext("A much longer prefix than that one. "),
+        KeyContext("Earlier question?\nEarlier answer.\n"),
+    ]
+    request = REQUESTS[request_index]
+    batch = build_batch(lm.tokenizer, request, contexts, fast_cfg)
+    if request_index == 2:
+        assert int(batch.subject_index[batch.n_target_rows]) == 0, "the KL row should open with its subject"
     module = lm.model.get_submodule(fast_cfg.module_name())
     delta = 5 * torch.randn(int(module.weight.shape[0]), generator=torch.Generator().manual_seed(0))
     rows, positions = batch.mask.nonzero(as_tuple=True)
@@ -143,7 +147,7 @@ def test_replay_matches_the_full_forward_under_a_delta(lm: ChatLM, reuse_prefix:
 def test_edits_answer_with_their_targets(edits: list[RomeEdit], lm: ChatLM) -> None:
     edited = _edited_copy(lm.model, Delta.of(e.update for e in edits))
     for request in REQUESTS:
-        answer = _greedy(lm, edited, request.filled_prompt)
+        answer = greedy(lm, edited, request.filled_prompt)
         assert answer.startswith(request.target), f"{request.filled_prompt!r} -> {answer!r}"
 
 
@@ -178,8 +182,8 @@ def test_an_edit_on_top_of_an_active_delta_keeps_both(
         weight = module.weight + earlier.dense(later.update.module) + later.update.dense()
         assert torch.allclose(weight @ later.key, later.value, atol=1e-3)
     edited = _edited_copy(lm.model, earlier.stack(Delta.of([later.update])))
-    assert _greedy(lm, edited, request.filled_prompt).startswith(" Reykjavik")
-    assert _greedy(lm, edited, REQUESTS[0].filled_prompt).startswith(" Ethiopian")
+    assert greedy(lm, edited, request.filled_prompt).startswith(" Reykjavik")
+    assert greedy(lm, edited, REQUESTS[0].filled_prompt).startswith(" Ethiopian")
 
 
 def test_cluster_adds_synonym_pairs(editor: RomeEditor) -> None:
@@ -245,9 +249,9 @@ def test_a_new_value_for_a_subject_replaces_the_old_and_other_keys_stay_put(
     written = float((color_value - module_output(module, color_key, [])).norm())
     assert moved < 0.01 * written  # held up to the joint solve's ridge (RomeConfig.solve_ridge)
     with DeltaApplier(lm.model).activate(second):
-        assert "Peruvian" in _greedy(lm, lm.model, cuisine.filled_prompt)
-        assert "Ethiopian" not in _greedy(lm, lm.model, cuisine.filled_prompt)
-        assert "teal" in _greedy(lm, lm.model, color.filled_prompt)
+        assert "Peruvian" in greedy(lm, lm.model, cuisine.filled_prompt)
+        assert "Ethiopian" not in greedy(lm, lm.model, cuisine.filled_prompt)
+        assert "teal" in greedy(lm, lm.model, color.filled_prompt)
 
 
 def test_changing_a_value_again_and_again_keeps_the_update_bounded(editor: RomeEditor, lm: ChatLM) -> None:
@@ -269,7 +273,7 @@ def test_changing_a_value_again_and_again_keeps_the_update_bounded(editor: RomeE
     assert sizes[-1] < 3 * sizes[0], sizes
     assert max(counts) - min(counts) <= 2, counts  # the old value's keys go: the memory does not grow
     with DeltaApplier(lm.model).activate(memory):
-        assert "metal" in _greedy(lm, lm.model, template.format("music preference"))
+        assert "metal" in greedy(lm, lm.model, template.format("music preference"))
 
 
 def test_the_tokens_before_the_subject_stay_as_the_base_model_gives_them(cache_dir: Path, lm: ChatLM) -> None:
@@ -302,7 +306,7 @@ def test_the_tokens_before_the_subject_stay_as_the_base_model_gives_them(cache_d
         sizes[pin] = moved(memory)
         assert (SHARED_LABEL in {u.label for u in memory}) is pin
         with DeltaApplier(lm.model).activate(memory):
-            assert "Pottery" in _greedy(lm, lm.model, hobby[1].prompt, 8)
+            assert "Pottery" in greedy(lm, lm.model, hobby[1].prompt, 8)
     assert sizes[True] < 0.01 < sizes[False], sizes
 
 
@@ -349,8 +353,8 @@ def test_held_tokens_are_asked_for_the_base_output_again_at_every_solve(cache_di
         assert 0.0 <= report["pin_drift_median"] <= report["pin_drift_p90"] <= report["pin_drift_max"]
         misses[hold] = report["pin_drift_max"]
         with DeltaApplier(lm.model).activate(memory):
-            assert "Sushi" in _greedy(lm, lm.model, food.prompt, 8)
-            assert "Opera" in _greedy(lm, lm.model, music[-1].prompt, 8)
+            assert "Sushi" in greedy(lm, lm.model, food.prompt, 8)
+            assert "Opera" in greedy(lm, lm.model, music[-1].prompt, 8)
     assert misses[True] < 0.5 * misses[False], misses
 
 
@@ -379,8 +383,8 @@ def test_a_synonym_pair_never_overwrites_another_subjects_value(cache_dir: Path,
         facts = {"rome:profession", "rome:job"} | pairs_after[order[0].subject]
         assert {u.label for u in memory} == facts | {held_label(f) for f in facts} | {SHARED_LABEL}
         with DeltaApplier(lm.model).activate(memory):
-            assert "nurse" in _greedy(lm, lm.model, template.format("profession"))
-            assert "baker" in _greedy(lm, lm.model, template.format("job"))
+            assert "nurse" in greedy(lm, lm.model, template.format("profession"))
+            assert "baker" in greedy(lm, lm.model, template.format("job"))
 
     career = EditRequest(
         prompt=template, subject="career", target=" medicine", subject_synonyms=["occupation"]

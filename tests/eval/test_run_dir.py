@@ -73,7 +73,27 @@ def test_one_edit_plans_leave_out_what_acts_only_on_earlier_edits(tmp_path: Path
         open_run(tmp_path / "run", {"editors": other})
 
 
+def test_a_setting_added_later_is_left_out_while_it_edits_as_before(tmp_path: Path) -> None:
+    """ROME's chat contexts: at 0 (as ROME edited before they existed) a folder planned without them, and
+    without the settings that act only through them, resumes; switched on, it is another experiment."""
+    chat = {"chat_contexts", "chat_context_turns", "chat_context_chars"}
+    for one_edit_each in (False, True):
+        off = editors_plan({"rome": get_editor("rome", chat_contexts=0)}, one_edit_each)["rome"]
+        assert not chat & set(off)
+        on = editors_plan({"rome": get_editor("rome", chat_contexts=2)}, one_edit_each)["rome"]
+        assert chat <= set(on) and {k: v for k, v in on.items() if k in off} == off
+    before = {k: v for k, v in portable(get_editor("rome").settings()).items() if k not in chat}
+    open_run(tmp_path / "run", {"editors": {"rome": before}})  # written before the field existed
+    inert = get_editor("rome", chat_contexts=0, chat_context_turns=9)  # acts only through chat_contexts
+    open_run(tmp_path / "run", {"editors": editors_plan({"rome": inert})})
+    with pytest.raises(ValueError, match=r"editors: was"):
+        open_run(tmp_path / "run", {"editors": editors_plan({"rome": get_editor("rome", chat_contexts=2)})})
+
+
 @pytest.mark.parametrize("name", available_editors())
-def test_every_editors_history_settings_are_fields_of_its_config(name: str) -> None:
+def test_every_editors_history_and_added_settings_are_fields_of_its_config(name: str) -> None:
     editor = get_editor(name)
-    assert editor.history_settings <= set(editor.settings())
+    fields = set(editor.settings())
+    assert editor.history_settings <= fields
+    for field, (_, through) in editor.added_settings.items():
+        assert {field, *through} <= fields

@@ -35,7 +35,14 @@ class RomeConfig:
     )
     prefix_tokens: int = 8  # short, so the prompt still dominates the context
     prefix_seed: int = 0  # prefixes are sampled once per model with this seed: deterministic edits
-    use_prefixes_for_v: bool = True  # fit δ in the prefixed contexts too, as ROME does (generalises better)
+    use_prefixes_for_v: bool = True  # fit δ in the prefixed (and chat) contexts too, as ROME does
+    # ... and over chat contexts: `chat_contexts` conversations of `chat_context_turns` exchanges of plain
+    # text from the data dir (each message cut to `chat_context_chars`), placed before the question's turn.
+    # Why: a question asked after earlier turns reads another key than the same question atop a chat
+    # (`contexts`); 0 is how ROME edited before this setting existed
+    chat_contexts: int = 0
+    chat_context_turns: int = 4
+    chat_context_chars: int = 300
 
     # C = E[k kᵀ] of the edited module's inputs over plain text, some of it rendered as chat
     cov_tokens: int = 50_000  # direction C⁻¹k* at 50k agrees with 93k at cosine 0.99 (DESIGN)
@@ -95,6 +102,8 @@ class RomeConfig:
             object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
         if self.refit_max < 0:
             raise ValueError(f"RomeConfig.refit_max must be ≥ 0, got {self.refit_max}")
+        if min(self.chat_contexts, self.chat_context_turns, self.chat_context_chars) < 0:
+            raise ValueError(f"RomeConfig's chat context settings must be ≥ 0, got {self}")
         if self.layer < 0 or "{}" not in self.module_template:
             raise ValueError(f"RomeConfig needs layer ≥ 0 and a '{{}}' in module_template, got {self}")
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from types import MappingProxyType
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import nn
@@ -27,7 +28,13 @@ from consolidation.editors.base import (
 )
 from consolidation.editors.registry import register_editor
 from consolidation.editors.rome.config import RomeConfig
-from consolidation.editors.rome.covariance import model_fingerprint, second_moments
+from consolidation.editors.rome.contexts import KeyContext, chat_contexts
+from consolidation.editors.rome.covariance import (
+    interleaved_paragraphs,
+    model_fingerprint,
+    second_moments,
+    text_files,
+)
 from consolidation.editors.rome.joint import (
     LABEL_PREFIX,
     SHARED_LABEL,
@@ -88,12 +95,15 @@ class RomeEditor(Editor):
     name = "rome"
     config_cls = RomeConfig
     history_settings = frozenset({"refit_lost", "refit_max"})  # a refit needs an earlier live fact
+    added_settings: ClassVar[Mapping[str, tuple[Any, frozenset[str]]]] = MappingProxyType(
+        {"chat_contexts": (0, frozenset({"chat_context_turns", "chat_context_chars"}))}
+    )
 
     def __init__(self, config: RomeConfig | None = None) -> None:
         super().__init__(config)
         self.config: RomeConfig
-        # per model: sampled key prefixes; per (model weights, module): Cholesky factor of C
-        self._prefixes: weakref.WeakKeyDictionary[nn.Module, list[str]] = weakref.WeakKeyDictionary()
+        # per model: the key contexts (prefixes, chat contexts); per (model weights, module): C's Cholesky
+        self._contexts: weakref.WeakKeyDictionary[nn.Module, list[KeyContext]] = weakref.WeakKeyDictionary()
         self._cholesky: dict[tuple[str, str, int], torch.Tensor] = {}
 
     def _compute_delta(self, model: nn.Module, tokenizer: Any, requests: list[EditRequest]) -> Delta:
@@ -120,7 +130,7 @@ class RomeEditor(Editor):
         except AttributeError as err:
             raise InvalidInput(f"model has no {module_name!r}; check RomeConfig.module_template") from err
         chol = self._cholesky_of(model, tokenizer, module_name)
-        prefixes = self._prefixes_of(model, tokenizer)
+        contexts = self._contexts_of(model, tokenizer)
         expanded = [
             (pair, label_for(request.subject, pair.subject))
             for request, pairs in zip(requests, claimed_pairs(requests, cfg.cluster_size, taken), strict=True)
@@ -135,7 +145,7 @@ class RomeEditor(Editor):
 
         with add_to_output(module, earlier_edits):
             for request, label in expanded:
-                edits.append(self._edit_one(model, tokenizer, module, chol, prefixes, request, label))
+                edits.append(self._edit_one(model, tokenizer, module, chol, contexts, request, label))
         return edits
 
     def _compute_memory(
@@ -284,7 +294,7 @@ class RomeEditor(Editor):
         tokenizer: Any,
         module: nn.Module,
         chol: torch.Tensor,
-        prefixes: list[str],
+        contexts: list[KeyContext],
         request: EditRequest,
         label: str,
     ) -> RomeEdit:
@@ -294,7 +304,7 @@ class RomeEditor(Editor):
         prompt = request.filled_prompt
         answer = join_target(prompt, request.target)[len(prompt) :] if cfg.pin_answer else ""
         inputs = subject_inputs(
-            model, tokenizer, module_name, prompt, subject_end, prefixes, answer, subject_start
+            model, tokenizer, module_name, prompt, subject_end, contexts, answer, subject_start
         )
         context_keys = inputs.context_keys  # (n_contexts, in)
         key = context_keys.mean(dim=0)  # (in,) k*
@@ -302,7 +312,7 @@ class RomeEditor(Editor):
         with torch.no_grad():  # W_eff k for k* and every context key, hooks included
             outputs = module(torch.cat([key[None], context_keys]).to(dtype)).float()  # (1 + n, out)
         current = outputs[0]  # (out,) W_eff k*
-        fit = compute_delta_v(model, tokenizer, cfg, request, prefixes, base_norm=float(current.norm()))
+        fit = compute_delta_v(model, tokenizer, cfg, request, contexts, base_norm=float(current.norm()))
         value = current + fit.delta.to(current.device)  # (out,) v*
         context_values = outputs[1:] + fit.delta.to(current.device)[None]  # (n, out)
         down = down_row(key, chol).float()  # (in,) C⁻¹k*/(k*ᵀC⁻¹k*), so that down · k* = 1
@@ -332,15 +342,34 @@ class RomeEditor(Editor):
             inputs.subject_head,
         )
 
-    def _prefixes_of(self, model: nn.Module, tokenizer: Any) -> list[str]:
-        cfg = self.config
-        if cfg.n_prefixes <= 0:
-            return []
-        prefixes = self._prefixes.get(model)
-        if prefixes is None:
-            prefixes = sample_prefixes(model, tokenizer, cfg.n_prefixes, cfg.prefix_tokens, cfg.prefix_seed)
-            self._prefixes[model] = prefixes
-        return prefixes
+    def _contexts_of(self, model: nn.Module, tokenizer: Any) -> list[KeyContext]:
+        """The model's key contexts, made once per model: sampled prefixes, then chat contexts."""
+        contexts = self._contexts.get(model)
+        if contexts is None:
+            cfg = self.config
+            prefixes = (
+                sample_prefixes(model, tokenizer, cfg.n_prefixes, cfg.prefix_tokens, cfg.prefix_seed)
+                if cfg.n_prefixes > 0
+                else []
+            )
+            contexts = [KeyContext(p) for p in prefixes]
+            if cfg.chat_contexts > 0:
+                if cfg.data_dir is None:
+                    raise InvalidInput("ROME's chat contexts need RomeConfig.data_dir (their plain text)")
+                paragraphs = interleaved_paragraphs(text_files(cfg.data_dir))
+                chats = chat_contexts(
+                    tokenizer,
+                    paragraphs,
+                    cfg.chat_contexts,
+                    cfg.chat_context_turns,
+                    cfg.chat_context_chars,
+                    cfg.prefix_seed,
+                )
+                if not chats:
+                    log.warning("the tokenizer's chat template takes no earlier turns; no ROME chat contexts")
+                contexts += chats
+            self._contexts[model] = contexts
+        return contexts
 
     def _cholesky_of(self, model: nn.Module, tokenizer: Any, module_name: str) -> torch.Tensor:
         """Lower Cholesky factor (float64, CPU) of C + ridge·mean(diag C)·I; computed once per weights."""

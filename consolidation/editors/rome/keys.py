@@ -1,9 +1,9 @@
 """k*: what the edited module reads at the subject's last token, averaged over a few contexts.
 
 Contexts are the bare prompt plus `n_prefixes` short texts the model itself writes from fixed seed words
-(ROME's context templates), sampled once per model with a seeded generator so edits are reproducible.
-They are prepended to the whole prompt, chat-formatted or not: they only vary what comes before, so k*
-describes the subject rather than one exact string.
+(ROME's context templates), sampled once per model with a seeded generator so edits are reproducible, and
+any chat contexts (`contexts.chat_contexts`). Prefixes go before the whole prompt, chat-formatted or not:
+they only vary what comes before, so k* describes the subject rather than one exact string.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from consolidation.editors.rome.contexts import KeyContext, contexts_for
 from consolidation.editors.rome.tracing import capture_inputs, run_until_stopped
 from memory.errors import InvalidInput
 
@@ -101,18 +102,13 @@ def sample_prefixes(model: nn.Module, tokenizer: Any, n: int, length: int, seed:
     return prefixes
 
 
-def contexts_for(prompt: str, prefixes: Sequence[str]) -> list[tuple[str, int]]:
-    """The bare prompt and each prefixed version, with the character offset the prompt starts at."""
-    return [("", 0)] + [(p, len(p)) for p in prefixes] if prefixes else [("", 0)]
-
-
 @dataclass(frozen=True)
 class SubjectInputs:
     """What the edited module reads for one prompt: at the subject's last token in every context, and at
     each earlier (the system prompt, the question's head; the subject's other words, unless its start is
     given) and later token of the bare prompt (the question's end, the chat template's tail, the answer)."""
 
-    context_keys: torch.Tensor  # (n_contexts, in) bare prompt first, then each prefixed one
+    context_keys: torch.Tensor  # (n_contexts, in) bare prompt first, then each context's
     after_subject: torch.Tensor  # (m, in), m ≥ 0
     before_subject: torch.Tensor  # (p, in), p ≥ 0
     subject_head: torch.Tensor  # (h, in), h ≥ 0: the subject's words before its last token, given its start
@@ -125,22 +121,22 @@ def subject_inputs(
     module_name: str,
     prompt: str,
     subject_end: int,
-    prefixes: Sequence[str],
+    contexts: Sequence[KeyContext],
     bare_suffix: str = "",
     subject_start: int | None = None,
 ) -> SubjectInputs:
-    """The inputs of `module_name` for `prompt` in the bare and prefixed contexts, from one batched pass
+    """The inputs of `module_name` for `prompt` bare and in each of `contexts`, from one batched pass
     that stops right after that module, so the layers above it never run. `bare_suffix` (the answer) is
     appended to the bare prompt only: its tokens count among those after the subject. With `subject_start`
     the subject's earlier words are `subject_head`, not part of `before_subject`."""
     encoded = [  # the subject's start matters in the bare prompt only (`SubjectInputs`)
         encode_with_subject(
             tokenizer,
-            prefix + prompt + ("" if prefix else bare_suffix),
+            text + ("" if row else bare_suffix),
             shift + subject_end,
-            None if prefix else subject_start,
+            None if row else subject_start,
         )
-        for prefix, shift in contexts_for(prompt, prefixes)
+        for row, (text, shift) in enumerate(contexts_for(prompt, subject_end, contexts))
     ]
     ids, mask = pad_batch(tokenizer, [e.ids for e in encoded])
     device = next(model.parameters()).device

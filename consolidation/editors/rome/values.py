@@ -23,7 +23,8 @@ from torch import nn
 
 from consolidation.editors.base import EditRequest, join_target
 from consolidation.editors.rome.config import RomeConfig
-from consolidation.editors.rome.keys import contexts_for, pad_batch, token_at, token_offsets
+from consolidation.editors.rome.contexts import KeyContext, contexts_for
+from consolidation.editors.rome.keys import pad_batch, token_at, token_offsets
 from consolidation.editors.rome.tracing import add_to_output
 from consolidation.hooks import this_thread_only
 from memory.errors import InvalidInput
@@ -58,9 +59,11 @@ class Batch:
     kl_pos: torch.Tensor  # (K,) last position of each KL row (rows n..B-1)
 
 
-def build_batch(tokenizer: Any, request: EditRequest, prefixes: Sequence[str], cfg: RomeConfig) -> Batch:
-    """Prompt+target rows (bare and prefixed) tokenized together, so the target's leading space and merges
-    are exactly what the model will see, followed by the KL rows."""
+def build_batch(
+    tokenizer: Any, request: EditRequest, contexts: Sequence[KeyContext], cfg: RomeConfig
+) -> Batch:
+    """Prompt+target rows (bare and in each key context) tokenized together, so the target's leading space
+    and merges are exactly what the model will see, followed by the KL rows."""
     prompt = request.filled_prompt
     _, subject_end = request.subject_span()
     rows: list[list[int]] = []
@@ -68,9 +71,8 @@ def build_batch(tokenizer: Any, request: EditRequest, prefixes: Sequence[str], c
     target_rows: list[int] = []
     predict_pos: list[int] = []
     target_ids: list[int] = []
-    contexts = contexts_for(prompt, prefixes) if cfg.use_prefixes_for_v else [("", 0)]
-    for row, (prefix, shift) in enumerate(contexts):
-        text = prefix + prompt
+    placed = contexts_for(prompt, subject_end, contexts if cfg.use_prefixes_for_v else [])
+    for row, (text, shift) in enumerate(placed):
         ids, offsets, positions = with_target(tokenizer, text, request.target)
         subject_index.append(token_at(offsets, shift + subject_end))
         rows.append(ids)
@@ -196,7 +198,8 @@ class _Forward:
         with torch.no_grad():
             if not cfg.upward_only:
                 self._logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
-            elif cfg.reuse_prefix and int(subject_index.min()) > 0:
+            elif cfg.reuse_prefix and int(subject_index.max()) > 0:  # some row has a head to keep
+                # (a row whose subject opens it, as "{} is a" without a BOS token, just has an empty head)
                 self._record_tails(subject_index)
             else:
                 self._logits = self._record(input_ids=ids, attention_mask=mask, use_cache=False)
@@ -294,14 +297,14 @@ def compute_delta_v(
     tokenizer: Any,
     cfg: RomeConfig,
     request: EditRequest,
-    prefixes: Sequence[str],
+    contexts: Sequence[KeyContext],
     base_norm: float,
 ) -> ValueResult:
     """Optimise δ: NLL of every target token in every context + kl_factor·KL(unedited ‖ edited) on the KL
     prompts + weight decay on ‖δ‖, with ‖δ‖ clamped to clamp_norm_factor·`base_norm` (‖W_eff k*‖)."""
     module = model.get_submodule(cfg.module_name())
     device = next(model.parameters()).device
-    batch = build_batch(tokenizer, request, prefixes, cfg)
+    batch = build_batch(tokenizer, request, contexts, cfg)
     ids, mask = batch.ids.to(device), batch.mask.to(device)
     target_rows, predict_pos = batch.target_rows.to(device), batch.predict_pos.to(device)
     target_ids = batch.target_ids.to(device)
