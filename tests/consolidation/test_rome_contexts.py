@@ -12,7 +12,13 @@ from agent.llm import ChatLM
 from agent.prompts import build_messages
 from api.settings import Settings
 from consolidation.editors import EditRequest
-from consolidation.editors.rome.contexts import KeyContext, chat_context, chat_contexts, contexts_for
+from consolidation.editors.rome.contexts import (
+    KeyContext,
+    as_turns,
+    chat_context,
+    chat_contexts,
+    contexts_for,
+)
 from consolidation.editors.rome.covariance import interleaved_paragraphs, text_files
 from memory.errors import InvalidInput
 from memory.weights.hooks import DeltaApplier
@@ -29,9 +35,7 @@ def _render(lm: ChatLM, messages: list[dict[str, str]]) -> str:
 def test_a_chat_context_is_what_the_template_renders_for_earlier_turns(lm: ChatLM) -> None:
     context = chat_context(lm.tokenizer, EXCHANGES)
     assert context is not None and context.anchor
-    turns = [
-        m for q, a in EXCHANGES for m in ({"role": "user", "content": q}, {"role": "assistant", "content": a})
-    ]
+    turns = as_turns(EXCHANGES)
     prompt = _render(lm, build_messages(["likes jazz"], [], QUESTION))  # the agent's system prompt, memory
     subject_end = prompt.rindex("music genre") + len("music genre")
     placed, shift = context.place(prompt, subject_end)
@@ -46,7 +50,7 @@ def test_a_context_goes_before_the_questions_own_turn_not_an_earlier_one(lm: Cha
     earlier = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
     prompt = _render(lm, build_messages([], earlier, QUESTION))
     placed, _ = context.place(prompt, prompt.rindex("music genre") + len("music genre"))
-    turns = [{"role": "user", "content": EXCHANGES[0][0]}, {"role": "assistant", "content": EXCHANGES[0][1]}]
+    turns = as_turns(EXCHANGES[:1])
     assert placed == _render(lm, build_messages([], earlier + turns, QUESTION))
 
 
@@ -106,9 +110,7 @@ def test_the_editor_reads_a_key_in_each_chat_context(lm: ChatLM, tmp_path: Path)
     (without,) = plain.compute_edits(lm.model, lm.tokenizer, [request])
     assert torch.allclose(without.context_keys, edit.context_keys[:2], atol=1e-5)  # same bare and prefix keys
     delta = editor.compute_delta(lm.model, lm.tokenizer, [request])
-    turns = [
-        m for q, a in EXCHANGES for m in ({"role": "user", "content": q}, {"role": "assistant", "content": a})
-    ]
+    turns = as_turns(EXCHANGES)
     later = _render(lm, build_messages([], turns, QUESTION))  # turns the contexts never contained
     with DeltaApplier(lm.model).activate(delta):
         assert greedy(lm, lm.model, prompt, 4).strip().lower().startswith("jazz")

@@ -50,6 +50,13 @@ def exchange(paragraph: str) -> tuple[str, str]:
     return (head + ".", tail) if sep and tail else ("Tell me about this.", paragraph)
 
 
+def as_turns(exchanges: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    """(question, answer) pairs as alternating user and assistant chat messages."""
+    return [
+        m for q, a in exchanges for m in ({"role": "user", "content": q}, {"role": "assistant", "content": a})
+    ]
+
+
 def _common_prefix(a: str, b: str) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
@@ -68,9 +75,7 @@ def chat_context(tokenizer: Any, exchanges: Sequence[tuple[str, str]]) -> KeyCon
     context) or the tokenizer has no template."""
     if not getattr(tokenizer, "chat_template", None):
         return None
-    turns = [
-        m for q, a in exchanges for m in ({"role": "user", "content": q}, {"role": "assistant", "content": a})
-    ]
+    turns = as_turns(exchanges)
     question = {"role": "user", "content": SENTINEL}
     alone: str = tokenizer.apply_chat_template([question], tokenize=False)
     after: str = tokenizer.apply_chat_template([*turns, question], tokenize=False)

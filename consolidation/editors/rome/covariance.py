@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save
 from torch import nn
 from tqdm.auto import tqdm
 
+from consolidation.editors.rome.contexts import exchange
 from consolidation.editors.rome.tracing import capture_inputs, run_until_stopped
 from memory.atomic import atomic_write_bytes
 from memory.errors import InvalidInput
@@ -66,8 +67,7 @@ def as_chat(tokenizer: Any, paragraph: str) -> str:
     turn, and plain text never shows them. Left out of C, their directions look rare, and a ROME update is
     cheapest exactly there: it then moves the answer position of every chat prompt.
     """
-    head, sep, tail = paragraph.partition(". ")
-    question, answer = (head + ".", tail) if sep and tail else ("Tell me about this.", paragraph)
+    question, answer = exchange(paragraph)
     text: str = tokenizer.apply_chat_template(
         [{"role": "user", "content": question}, {"role": "assistant", "content": answer}], tokenize=False
     )
