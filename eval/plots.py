@@ -6,6 +6,7 @@ out of its results folder still says where it came from.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,12 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot: files only, never a window
 
 import matplotlib.pyplot as plt
+
+# Characters per inch of figure width that fit on one line: the title at 12 pt and the footer at 6 pt, for
+# DejaVu Sans with some slack. Long text is wrapped to that instead of running off the page.
+TITLE_CHARS_PER_INCH = 10
+FOOTER_CHARS_PER_INCH = 21
+LINE_HEIGHT = 1.35  # a text line's height, in units of its font size
 
 
 @dataclass(frozen=True)
@@ -34,10 +41,29 @@ def footer_text(provenance: Mapping[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def _wrapped(text: str, width_in: float, chars_per_inch: int) -> list[str]:
+    return textwrap.wrap(text, max(20, int(width_in * chars_per_inch))) or [""]
+
+
+def frame(fig: Any, title: str, footer: str) -> None:
+    """Title on top and provenance footer at the bottom, both wrapped to the figure's width, and the figure
+    made taller by the room they take, so the panels keep their size: a one-panel figure is narrow, and its
+    title and a long judge description used to run off the sides or over the x label."""
+    width_in, height_in = fig.get_size_inches()
+    title_lines = _wrapped(title, width_in, TITLE_CHARS_PER_INCH)
+    footer_lines = _wrapped(footer, width_in, FOOTER_CHARS_PER_INCH)
+    fig.suptitle("\n".join(title_lines), fontsize=12)
+    fig.text(0.01, 0.005, "\n".join(footer_lines), fontsize=6, color="0.35", ha="left", va="bottom")
+    points_per_inch = 72
+    top_in = len(title_lines) * 12 * LINE_HEIGHT / points_per_inch
+    bottom_in = (len(footer_lines) * 6 * LINE_HEIGHT + 6) / points_per_inch
+    total = height_in + top_in + bottom_in
+    fig.set_size_inches(width_in, total)
+    fig.tight_layout(rect=(0, bottom_in / total, 1, 1))  # tight_layout keeps the axes clear of the suptitle
+
+
 def _finish(fig: Any, path: Path, title: str, footer: str) -> Path:
-    fig.suptitle(title)
-    fig.text(0.01, 0.005, footer, fontsize=6, color="0.35", ha="left", va="bottom", wrap=True)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
+    frame(fig, title, footer)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -35,14 +35,17 @@ class RomeConfig:
     )
     prefix_tokens: int = 8  # short, so the prompt still dominates the context
     prefix_seed: int = 0  # prefixes are sampled once per model with this seed: deterministic edits
-    use_prefixes_for_v: bool = True  # fit δ in the prefixed (and chat) contexts too, as ROME does
     # ... and over chat contexts: `chat_contexts` conversations of `chat_context_turns` exchanges of plain
-    # text from the data dir (each message cut to `chat_context_chars`), placed before the question's turn.
+    # text from the data dir (each exchange one paragraph cut to `chat_context_chars`, its first sentence
+    # asked and the rest answered), placed before the question's turn.
     # Why: a question asked after earlier turns reads another key than the same question atop a chat
     # (`contexts`); 0 is how ROME edited before this setting existed
     chat_contexts: int = 0
     chat_context_turns: int = 4
     chat_context_chars: int = 300
+    # fit δ in every key context too (prefixes and chat contexts; the name is from before chat contexts), as
+    # ROME does; False fits it in the bare prompt only
+    use_prefixes_for_v: bool = True
 
     # C = E[k kᵀ] of the edited module's inputs over plain text, some of it rendered as chat
     cov_tokens: int = 50_000  # direction C⁻¹k* at 50k agrees with 93k at cosine 0.99 (DESIGN)

@@ -72,9 +72,8 @@ class RomeEdit:
     update: LowRankUpdate  # rank one: up = v* − W_eff k*, down = (C⁻¹k*)ᵀ / ((C⁻¹k*)ᵀ k*)
     nll: float  # target NLL reached while fitting v*
     steps: int
-    context_keys: (
-        torch.Tensor
-    )  # (n_contexts, in) the key in the bare and each prefixed prompt; k* is their mean
+    # (n_contexts, in) the key in the bare prompt, each prefixed one and each chat context; k* is their mean
+    context_keys: torch.Tensor
     context_values: torch.Tensor  # (n_contexts, out) W_eff k_j + δ: what δ was fitted to give in each context
     after_subject: torch.Tensor  # (m, in) the module's inputs at the bare prompt's later tokens
     before_subject: torch.Tensor  # (p, in) ... and at the ones before the subject
