@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.imprint-installed
 DATA_DIR ?= ../shared/data
 
-.PHONY: install demo test lint typecheck eval-extraction eval-judge eval-upqa eval-upqa-cluster9 eval-prefeval eval-prefeval-chat eval-prefeval-judge eval-stability bench-edit bench-edit-lora-ftm bench-drift bench-rome-layers bench-chat bench-recall clean
+.PHONY: install demo test lint typecheck eval-extraction eval-judge eval-upqa eval-upqa-cluster9 eval-prefeval eval-prefeval-chat eval-prefeval-judge eval-stability bench-edit bench-edit-chat bench-edit-lora-ftm bench-drift bench-rome-layers bench-chat bench-recall clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -89,6 +89,14 @@ eval-prefeval-chat: $(STAMP)
 	$(VENV)/bin/imprint eval prefeval --data-dir $(DATA_DIR)/prefeval --turns 0,4,10 --sets explicit \
 	  --methods edit:rome --set chat_contexts=2 --set early_stop_on_greedy=false $(LIMIT_ARG) \
 	  --out results/eval/prefeval_chat_contexts
+	$(VENV)/bin/imprint eval prefeval --data-dir $(DATA_DIR)/prefeval --turns 0,4,10 --sets explicit \
+	  --methods hybrid --set chat_contexts=2 --set early_stop_on_greedy=false $(LIMIT_ARG) \
+	  --out results/eval/prefeval_hybrid_chat_contexts
+
+# ROME's 100 sequential edits (bench-edit) with the chat contexts and full fit of eval-prefeval-chat
+bench-edit-chat: $(STAMP)
+	$(VENV)/bin/imprint bench edit --editors rome --cluster-sizes 1 --set chat_contexts=2 \
+	  --set early_stop_on_greedy=false --out results/edit_bench_rome_chat.json
 
 eval-prefeval-judge: $(STAMP)
 	$(VENV)/bin/imprint eval prefeval-judge --labels tests/fixtures/prefeval_labels.jsonl \
