@@ -39,7 +39,11 @@ def test_title_and_footer_fit_the_page_and_clear_the_axes(panels: int) -> None:
     plt.close(fig)
 
 
-def test_line_panels_writes_a_png_with_every_panel(tmp_path: Path) -> None:
+def test_a_one_panel_figure_grows_to_hold_its_title_and_footer(tmp_path: Path) -> None:
+    """The panel keeps its 5.2 x 3.4 inches; the wrapped title and footer add height, not squeeze the axes."""
     series = [Series("edit:rome", [0, 4, 10], [1.0, 0.5, None], [(0.8, 1.0), (0.3, 0.7), None])]
     path = line_panels(tmp_path / "f.png", {"explicit": series}, TITLE, "filler turns", {}, FOOTER, True)
-    assert path.read_bytes().startswith(b"\x89PNG")
+    height, width = plt.imread(path).shape[:2]
+    dpi = 110
+    assert width == round(5.2 * dpi)
+    assert height > round(3.4 * dpi) + 2 * 12 * 1.35 / 72 * dpi  # at least a two-line title's worth more
