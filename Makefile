@@ -85,18 +85,19 @@ eval-prefeval: $(STAMP)
 	$(VENV)/bin/imprint eval prefeval --data-dir $(DATA_DIR)/prefeval --turns 0,4,10 \
 	  --methods none,prompt,rag,edit:rome,hybrid $(LIMIT_ARG) --out results/eval/prefeval_pinned
 
+# ROME keys and values over two chat contexts, with the full v* fit (docs/results.md, chat_contexts)
+CHAT_SETTINGS = --set chat_contexts=2 --set early_stop_on_greedy=false
+
 eval-prefeval-chat: $(STAMP)
 	$(VENV)/bin/imprint eval prefeval --data-dir $(DATA_DIR)/prefeval --turns 0,4,10 --sets explicit \
-	  --methods edit:rome --set chat_contexts=2 --set early_stop_on_greedy=false $(LIMIT_ARG) \
-	  --out results/eval/prefeval_chat_contexts
+	  --methods edit:rome $(CHAT_SETTINGS) $(LIMIT_ARG) --out results/eval/prefeval_chat_contexts
 	$(VENV)/bin/imprint eval prefeval --data-dir $(DATA_DIR)/prefeval --turns 0,4,10 --sets explicit \
-	  --methods hybrid --set chat_contexts=2 --set early_stop_on_greedy=false $(LIMIT_ARG) \
-	  --out results/eval/prefeval_hybrid_chat_contexts
+	  --methods hybrid $(CHAT_SETTINGS) $(LIMIT_ARG) --out results/eval/prefeval_hybrid_chat_contexts
 
 # ROME's 100 sequential edits (bench-edit) with the chat contexts and full fit of eval-prefeval-chat
 bench-edit-chat: $(STAMP)
-	$(VENV)/bin/imprint bench edit --editors rome --cluster-sizes 1 --set chat_contexts=2 \
-	  --set early_stop_on_greedy=false --out results/edit_bench_rome_chat.json
+	$(VENV)/bin/imprint bench edit --editors rome --cluster-sizes 1 $(CHAT_SETTINGS) \
+	  --out results/edit_bench_rome_chat.json
 
 eval-prefeval-judge: $(STAMP)
 	$(VENV)/bin/imprint eval prefeval-judge --labels tests/fixtures/prefeval_labels.jsonl \

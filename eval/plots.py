@@ -20,8 +20,8 @@ import matplotlib.pyplot as plt
 
 # Characters per inch of figure width that fit on one line: the title at 12 pt and the footer at 6 pt, for
 # DejaVu Sans with some slack. Long text is wrapped to that instead of running off the page.
-TITLE_CHARS_PER_INCH = 10
-FOOTER_CHARS_PER_INCH = 21
+TITLE_PT, TITLE_CHARS_PER_INCH = 12, 10
+FOOTER_PT, FOOTER_CHARS_PER_INCH = 6, 21
 LINE_HEIGHT = 1.35  # a text line's height, in units of its font size
 
 
@@ -52,11 +52,11 @@ def frame(fig: Any, title: str, footer: str) -> None:
     width_in, height_in = fig.get_size_inches()
     title_lines = _wrapped(title, width_in, TITLE_CHARS_PER_INCH)
     footer_lines = _wrapped(footer, width_in, FOOTER_CHARS_PER_INCH)
-    fig.suptitle("\n".join(title_lines), fontsize=12)
-    fig.text(0.01, 0.005, "\n".join(footer_lines), fontsize=6, color="0.35", ha="left", va="bottom")
+    fig.suptitle("\n".join(title_lines), fontsize=TITLE_PT)
+    fig.text(0.01, 0.005, "\n".join(footer_lines), fontsize=FOOTER_PT, color="0.35", ha="left", va="bottom")
     points_per_inch = 72
-    top_in = len(title_lines) * 12 * LINE_HEIGHT / points_per_inch
-    bottom_in = (len(footer_lines) * 6 * LINE_HEIGHT + 6) / points_per_inch
+    top_in = len(title_lines) * TITLE_PT * LINE_HEIGHT / points_per_inch
+    bottom_in = (len(footer_lines) * FOOTER_PT * LINE_HEIGHT + 6) / points_per_inch
     total = height_in + top_in + bottom_in
     fig.set_size_inches(width_in, total)
     fig.tight_layout(rect=(0, bottom_in / total, 1, 1))  # tight_layout keeps the axes clear of the suptitle
