@@ -13,11 +13,12 @@ import torch
 from agent.llm import ChatLM
 from api.settings import Settings
 from consolidation.editors import EditRequest
+from consolidation.editors.anchor import ANCHOR_QUESTIONS
 from consolidation.editors.rome import RomeConfig, RomeEdit, RomeEditor
 from consolidation.editors.rome import covariance as cov
 from consolidation.editors.rome.contexts import KeyContext
 from consolidation.editors.rome.joint import SHARED_LABEL, held_label, is_held, module_output
-from consolidation.editors.rome.keys import subject_inputs
+from consolidation.editors.rome.keys import question_inputs, subject_inputs
 from consolidation.editors.rome.tracing import add_to_output
 from consolidation.editors.rome.values import _delta_adder, _Forward, build_batch
 from memory.weights.delta import Delta
@@ -392,3 +393,43 @@ def test_a_synonym_pair_never_overwrites_another_subjects_value(cache_dir: Path,
     memory = editor.compute_memory(lm.model, lm.tokenizer, [career], memory)
     facts = {"rome:profession", "rome:job", "rome:career", "rome:career→occupation"}
     assert {u.label for u in memory} == facts | {held_label(f) for f in facts} | {SHARED_LABEL}
+
+
+def test_everyday_questions_held_in_the_solve_keep_their_inputs_output(cache_dir: Path, lm: ChatLM) -> None:
+    """With `held_questions`, the module's output at every token of those everyday chat questions stays as
+    the base model gives it (up to the solve's ridge) while the edits still answer; without, the same
+    edits move it there."""
+    requests = [
+        EditRequest(prompt=chat(lm, "What's my hobby?"), subject="hobby", target="Pottery"),
+        EditRequest(prompt=chat(lm, "What's my pet?"), subject="pet", target="A parrot named Kiwi"),
+    ]
+    module_name = "model.layers.8.mlp.down_proj"
+    module = lm.model.get_submodule(module_name)
+    keys = question_inputs(lm.model, lm.tokenizer, module_name, ANCHOR_QUESTIONS[:4]).double().T  # (in, n)
+    base = module_output(module, keys, [])
+
+    sizes = {}
+    for held in (4, 0):
+        editor = rome_editor(cache_dir, held_questions=held)
+        memory = editor.compute_memory(lm.model, lm.tokenizer, requests[:1], Delta())
+        memory = editor.compute_memory(lm.model, lm.tokenizer, requests[1:], memory)
+        sizes[held] = float(
+            ((module_output(module, keys, list(memory)) - base).norm(dim=0) / base.norm(dim=0)).max()
+        )
+        with DeltaApplier(lm.model).activate(memory):
+            assert "Pottery" in greedy(lm, lm.model, requests[0].prompt, 8)
+            assert "Kiwi" in greedy(lm, lm.model, requests[1].prompt, 10)
+    assert sizes[4] < 0.01 < sizes[0], sizes
+
+
+def test_question_inputs_read_every_token_or_only_the_templates_tail(lm: ChatLM) -> None:
+    """`question_inputs`: one row per token of each rendered question, or per token after its text."""
+    module_name = "model.layers.8.mlp.down_proj"
+    questions = list(ANCHOR_QUESTIONS[:2])
+    rendered = [lm.tokenizer(chat(lm, q), add_special_tokens=False).input_ids for q in questions]
+    every = question_inputs(lm.model, lm.tokenizer, module_name, questions)
+    tail = question_inputs(lm.model, lm.tokenizer, module_name, questions, tail_only=True)
+    assert every.shape == (sum(len(r) for r in rendered), 1536)
+    n_tail = len(tail) // 2
+    assert 0 < n_tail < len(rendered[0]) and len(tail) == 2 * n_tail  # the template's tail is the same length
+    assert torch.equal(tail[:n_tail], every[len(rendered[0]) - n_tail : len(rendered[0])])

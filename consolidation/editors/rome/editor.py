@@ -17,6 +17,7 @@ from typing import Any, ClassVar, cast
 import torch
 from torch import nn
 
+from consolidation.editors.anchor import ANCHOR_QUESTIONS
 from consolidation.editors.base import (
     Editor,
     EditRequest,
@@ -51,7 +52,7 @@ from consolidation.editors.rome.joint import (
     solve_stacked,
     split_own,
 )
-from consolidation.editors.rome.keys import sample_prefixes, subject_inputs
+from consolidation.editors.rome.keys import question_inputs, sample_prefixes, subject_inputs
 from consolidation.editors.rome.recall import answers_target
 from consolidation.editors.rome.tracing import add_to_output
 from consolidation.editors.rome.values import compute_delta_v
@@ -258,6 +259,13 @@ class RomeEditor(Editor):
             for inputs, label in around:
                 held = module_output(module, inputs.double().cpu().T, fixed).T  # (m, out)
                 new += [KeyValue(x, v, label) for x, v in zip(inputs, held, strict=True)]
+        if cfg.held_questions:  # everyday questions' inputs, left as W₀ + fixed gives them (`held_questions`)
+            with DeltaApplier(model).activate(Delta.of(others + without)):
+                inputs = question_inputs(
+                    model, tokenizer, module_name, ANCHOR_QUESTIONS[: cfg.held_questions], cfg.held_tail_only
+                )
+            held = module_output(module, inputs.double().cpu().T, fixed).T  # (m, out)
+            new += [KeyValue(x, v, SHARED_LABEL) for x, v in zip(inputs, held, strict=True)]
         solved = solve_jointly(
             module_name, module, old + new, fixed, chol, cfg.repeat_cosine, cfg.solve_ridge
         )
