@@ -20,36 +20,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from consolidation.editors.everyday import EVERYDAY_QUESTIONS
 from consolidation.metrics import chat_batch
 
-# Everyday questions whose answers an edit must not move. Written for this project: unlike the preference
-# questions, and not taken from NaturalQuestions, whose questions are the locality probe scored later.
-ANCHOR_QUESTIONS = (
-    "How do I boil an egg?",
-    "What is two plus two?",
-    "Write one sentence about the weather.",
-    "Who wrote Romeo and Juliet?",
-    "Translate 'thank you' into French.",
-    "What colour is the sky on a clear day?",
-    "Who painted the ceiling of the Sistine Chapel?",
-    "When did the first person walk on the moon?",
-    "Where is the Eiffel Tower?",
-    "How many legs does a spider have?",
-    "What is the capital city of Canada?",
-    "Who discovered penicillin?",
-    "Which planet is closest to the sun?",
-    "What does a thermometer measure?",
-    "Name a famous river in Egypt.",
-    "How many days are there in a leap year?",
-    "Who was the first president of the United States?",
-    "What language is spoken in Brazil?",
-    "What is the boiling point of water in Celsius?",
-    "Explain what photosynthesis is in one sentence.",
-    "Which ocean is the largest?",
-    "Who invented the telephone?",
-    "What year did the Second World War end?",
-    "Give me a synonym for happy.",
-)
+# The first 24 everyday questions (trivia and short requests): few, so each fit step can afford them.
+ANCHOR_QUESTIONS = EVERYDAY_QUESTIONS[:24]
 
 
 class AnswerAnchor:

@@ -13,7 +13,7 @@ import torch
 from agent.llm import ChatLM
 from api.settings import Settings
 from consolidation.editors import EditRequest
-from consolidation.editors.anchor import ANCHOR_QUESTIONS
+from consolidation.editors.everyday import EVERYDAY_QUESTIONS
 from consolidation.editors.rome import RomeConfig, RomeEdit, RomeEditor
 from consolidation.editors.rome import covariance as cov
 from consolidation.editors.rome.contexts import KeyContext
@@ -405,7 +405,7 @@ def test_everyday_questions_held_in_the_solve_keep_their_inputs_output(cache_dir
     ]
     module_name = "model.layers.8.mlp.down_proj"
     module = lm.model.get_submodule(module_name)
-    keys = question_inputs(lm.model, lm.tokenizer, module_name, ANCHOR_QUESTIONS[:4]).double().T  # (in, n)
+    keys = question_inputs(lm.model, lm.tokenizer, module_name, EVERYDAY_QUESTIONS[:4]).double().T  # (in, n)
     base = module_output(module, keys, [])
 
     sizes = {}
@@ -425,7 +425,7 @@ def test_everyday_questions_held_in_the_solve_keep_their_inputs_output(cache_dir
 def test_question_inputs_read_every_token_or_only_the_templates_tail(lm: ChatLM) -> None:
     """`question_inputs`: one row per token of each rendered question, or per token after its text."""
     module_name = "model.layers.8.mlp.down_proj"
-    questions = list(ANCHOR_QUESTIONS[:2])
+    questions = list(EVERYDAY_QUESTIONS[:2])
     rendered = [lm.tokenizer(chat(lm, q), add_special_tokens=False).input_ids for q in questions]
     every = question_inputs(lm.model, lm.tokenizer, module_name, questions)
     tail = question_inputs(lm.model, lm.tokenizer, module_name, questions, tail_only=True)

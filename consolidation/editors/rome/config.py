@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from consolidation.editors.anchor import ANCHOR_QUESTIONS
+from consolidation.editors.everyday import EVERYDAY_QUESTIONS
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,11 @@ class RomeConfig:
     # No other question shares them, and their pins drift most (up to 133% of the output after 300 UPQA_800
     # edits), but left free they cost values: 0.82 kept after 120 edits against 0.95 (docs/results.md)
     pin_subject_head: bool = True
-    # ... and the tokens of the first `held_questions` everyday chat questions (the gradient editors' locality
-    # anchor, `editors.anchor.ANCHOR_QUESTIONS`, written for this project and not the NaturalQuestions probe),
-    # asked alone with the assistant's turn opened (`held_tail_only`: only the tokens after the question's
-    # text). Why: a ROME update acts on every input with a component along its down row, and unrelated
-    # questions' answer positions are where that shows (docs/results.md#romes-locality); C only weighs how
-    # common a direction is, so holding real served-question inputs asks the solve to leave them exactly
+    # ... and the tokens of the first `held_questions` everyday chat questions (`editors.everyday`, written
+    # for this project, not the NaturalQuestions locality probe), each asked alone with the assistant's turn
+    # opened (`held_tail_only`: only the tokens after the question's text). Why: a ROME update acts on every
+    # input with a component along its down row, and C only says how common a direction is; unheld, two
+    # edits moved the output at these questions' tokens by up to 31% (docs/results.md#romes-locality)
     held_questions: int = 0
     held_tail_only: bool = False
     # ... up to a slack: the joint solve's ridge. Exact (0) reaches near-parallel keys with different values
@@ -113,9 +112,9 @@ class RomeConfig:
         object.__setattr__(self, "cov_cache_dir", Path(self.cov_cache_dir).expanduser())
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
-        if not 0 <= self.held_questions <= len(ANCHOR_QUESTIONS):
+        if not 0 <= self.held_questions <= len(EVERYDAY_QUESTIONS):
             raise ValueError(
-                f"RomeConfig.held_questions must be 0 to {len(ANCHOR_QUESTIONS)}, got {self.held_questions}"
+                f"RomeConfig.held_questions must be 0 to {len(EVERYDAY_QUESTIONS)}, got {self.held_questions}"
             )
         if self.refit_max < 0:
             raise ValueError(f"RomeConfig.refit_max must be ≥ 0, got {self.refit_max}")

@@ -17,7 +17,6 @@ from typing import Any, ClassVar, cast
 import torch
 from torch import nn
 
-from consolidation.editors.anchor import ANCHOR_QUESTIONS
 from consolidation.editors.base import (
     Editor,
     EditRequest,
@@ -27,6 +26,7 @@ from consolidation.editors.base import (
     live_requests,
     subject_key,
 )
+from consolidation.editors.everyday import EVERYDAY_QUESTIONS
 from consolidation.editors.registry import register_editor
 from consolidation.editors.rome.config import RomeConfig
 from consolidation.editors.rome.contexts import KeyContext, chat_contexts
@@ -262,7 +262,11 @@ class RomeEditor(Editor):
         if cfg.held_questions:  # everyday questions' inputs, left as W₀ + fixed gives them (`held_questions`)
             with DeltaApplier(model).activate(Delta.of(others + without)):
                 inputs = question_inputs(
-                    model, tokenizer, module_name, ANCHOR_QUESTIONS[: cfg.held_questions], cfg.held_tail_only
+                    model,
+                    tokenizer,
+                    module_name,
+                    EVERYDAY_QUESTIONS[: cfg.held_questions],
+                    cfg.held_tail_only,
                 )
             held = module_output(module, inputs.double().cpu().T, fixed).T  # (m, out)
             new += [KeyValue(x, v, SHARED_LABEL) for x, v in zip(inputs, held, strict=True)]
