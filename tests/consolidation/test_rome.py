@@ -301,7 +301,7 @@ def test_the_tokens_before_the_subject_stay_as_the_base_model_gives_them(cache_d
 
     sizes = {}
     for pin in (True, False):
-        editor = rome_editor(cache_dir, pin_before=pin)
+        editor = rome_editor(cache_dir, pin_before=pin, held_questions=0)  # held questions: SHARED_LABEL too
         memory = editor.compute_memory(lm.model, lm.tokenizer, [hobby[0], pet], Delta())
         memory = editor.compute_memory(lm.model, lm.tokenizer, [hobby[1]], memory)  # supersedes hobby
         sizes[pin] = moved(memory)
@@ -395,7 +395,7 @@ def test_a_synonym_pair_never_overwrites_another_subjects_value(cache_dir: Path,
     assert {u.label for u in memory} == facts | {held_label(f) for f in facts} | {SHARED_LABEL}
 
 
-def test_everyday_questions_held_in_the_solve_keep_their_inputs_output(cache_dir: Path, lm: ChatLM) -> None:
+def test_everyday_questions_held_in_the_solve_keep_the_base_output(cache_dir: Path, lm: ChatLM) -> None:
     """With `held_questions`, the module's output at every token of those everyday chat questions stays as
     the base model gives it (up to the solve's ridge) while the edits still answer; without, the same
     edits move it there."""
@@ -422,14 +422,13 @@ def test_everyday_questions_held_in_the_solve_keep_their_inputs_output(cache_dir
     assert sizes[4] < 0.01 < sizes[0], sizes
 
 
-def test_question_inputs_read_every_token_or_only_the_templates_tail(lm: ChatLM) -> None:
-    """`question_inputs`: one row per token of each rendered question, or per token after its text."""
+def test_question_inputs_read_every_token_of_each_question_as_served(lm: ChatLM) -> None:
+    """`question_inputs`: one row per token of each rendered question, each row what a pass over that
+    question alone reads (right padding changes no real token's input)."""
     module_name = "model.layers.8.mlp.down_proj"
-    questions = list(EVERYDAY_QUESTIONS[:2])
-    rendered = [lm.tokenizer(chat(lm, q), add_special_tokens=False).input_ids for q in questions]
+    questions = [*EVERYDAY_QUESTIONS[:2], EVERYDAY_QUESTIONS[-1]]  # different lengths: padded
+    lengths = [len(lm.tokenizer(chat(lm, q), add_special_tokens=False).input_ids) for q in questions]
     every = question_inputs(lm.model, lm.tokenizer, module_name, questions)
-    tail = question_inputs(lm.model, lm.tokenizer, module_name, questions, tail_only=True)
-    assert every.shape == (sum(len(r) for r in rendered), 1536)
-    n_tail = len(tail) // 2
-    assert 0 < n_tail < len(rendered[0]) and len(tail) == 2 * n_tail  # the template's tail is the same length
-    assert torch.equal(tail[:n_tail], every[len(rendered[0]) - n_tail : len(rendered[0])])
+    assert every.shape == (sum(lengths), 1536) and len(set(lengths)) > 1
+    alone = question_inputs(lm.model, lm.tokenizer, module_name, questions[-1:])
+    assert torch.allclose(every[-lengths[-1] :], alone, atol=1e-4)

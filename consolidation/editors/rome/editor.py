@@ -262,11 +262,7 @@ class RomeEditor(Editor):
         if cfg.held_questions:  # everyday questions' inputs, left as W₀ + fixed gives them (`held_questions`)
             with DeltaApplier(model).activate(Delta.of(others + without)):
                 inputs = question_inputs(
-                    model,
-                    tokenizer,
-                    module_name,
-                    EVERYDAY_QUESTIONS[: cfg.held_questions],
-                    cfg.held_tail_only,
+                    model, tokenizer, module_name, EVERYDAY_QUESTIONS[: cfg.held_questions]
                 )
             held = module_output(module, inputs.double().cpu().T, fixed).T  # (m, out)
             new += [KeyValue(x, v, SHARED_LABEL) for x, v in zip(inputs, held, strict=True)]

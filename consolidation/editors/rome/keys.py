@@ -157,27 +157,22 @@ def subject_inputs(
 
 @torch.no_grad()
 def question_inputs(
-    model: nn.Module, tokenizer: Any, module_name: str, questions: Sequence[str], tail_only: bool = False
+    model: nn.Module, tokenizer: Any, module_name: str, questions: Sequence[str]
 ) -> torch.Tensor:
-    """The inputs of `module_name` at the tokens of each question asked alone in the tokenizer's chat
-    template, the assistant's turn opened, as a served question is: (n_tokens, in), every question's
-    tokens in order. With `tail_only`, only the tokens after the question's own text (the template's
-    close of the user turn and the assistant header, where the answer's first token is read)."""
-    rows: list[list[int]] = []
-    starts: list[int] = []
-    for question in questions:
-        text: str = tokenizer.apply_chat_template(
-            [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=False
-        )
-        ids, offsets = token_offsets(tokenizer, text)
-        end = text.rindex(question) + len(question)
-        starts.append(next(i for i, (a, _) in enumerate(offsets) if a >= end) if tail_only else 0)
-        rows.append(ids)
-    ids_t, mask = pad_batch(tokenizer, rows)
+    """The inputs of `module_name` at every token of each question asked alone in the tokenizer's chat
+    template with the assistant's turn opened, as a served question is: (n_tokens, in), in order."""
+    rows = [
+        token_offsets(
+            tokenizer,
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False
+            ),
+        )[0]
+        for q in questions
+    ]
+    ids, mask = pad_batch(tokenizer, rows)
     device = next(model.parameters()).device
     with capture_inputs(model, [module_name], stop_after=module_name) as captured:
-        run_until_stopped(model, input_ids=ids_t.to(device), attention_mask=mask.to(device))
-    inputs = captured[module_name]  # (B, T, in)
-    return torch.cat(
-        [inputs[i, start : len(row)] for i, (row, start) in enumerate(zip(rows, starts, strict=True))]
-    ).float()
+        run_until_stopped(model, input_ids=ids.to(device), attention_mask=mask.to(device))
+    inputs = captured[module_name]  # (B, T, in): right-padded, so row i's tokens are its first len(rows[i])
+    return torch.cat([inputs[i, : len(row)] for i, row in enumerate(rows)]).float()
