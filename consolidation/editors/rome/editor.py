@@ -246,26 +246,24 @@ class RomeEditor(Editor):
             for i, u in enumerate(own):
                 old.append(KeyValue(keys[:, i].to(u.down.device), values[:, i], u.label))
         without = solve_jointly(module_name, module, old, fixed, chol, cfg.repeat_cosine, cfg.solve_ridge)
+        questions = EVERYDAY_QUESTIONS[: cfg.held_questions]
         with DeltaApplier(model).activate(Delta.of(others + without)):
             edits = self.compute_edits(model, tokenizer, requests, taken)
+            asked = question_inputs(model, tokenizer, module_name, questions) if questions else None
         if cfg.pin_contexts:
             new = [pair for e in edits for pair in e.pinned()]
         else:
             new = [KeyValue(e.key, e.value, e.update.label) for e in edits]
-        for e in edits:  # the tokens around the subject, left as W₀ + fixed gives them
-            around = [(e.after_subject, held_label(e.update.label))] if cfg.pin_template else []
+        around: list[tuple[torch.Tensor, str]] = []  # inputs left as W₀ + fixed gives them, with their label
+        for e in edits:  # the tokens around each subject
+            around += [(e.after_subject, held_label(e.update.label))] if cfg.pin_template else []
             around += [(e.before_subject, SHARED_LABEL)] if cfg.pin_before else []
             around += [(e.subject_head, SHARED_LABEL)] if cfg.pin_before and cfg.pin_subject_head else []
-            for inputs, label in around:
-                held = module_output(module, inputs.double().cpu().T, fixed).T  # (m, out)
-                new += [KeyValue(x, v, label) for x, v in zip(inputs, held, strict=True)]
-        if cfg.held_questions:  # everyday questions' inputs, left as W₀ + fixed gives them (`held_questions`)
-            with DeltaApplier(model).activate(Delta.of(others + without)):
-                inputs = question_inputs(
-                    model, tokenizer, module_name, EVERYDAY_QUESTIONS[: cfg.held_questions]
-                )
+        if asked is not None:  # every token of the everyday questions (`held_questions`)
+            around.append((asked, SHARED_LABEL))
+        for inputs, label in around:
             held = module_output(module, inputs.double().cpu().T, fixed).T  # (m, out)
-            new += [KeyValue(x, v, SHARED_LABEL) for x, v in zip(inputs, held, strict=True)]
+            new += [KeyValue(x, v, label) for x, v in zip(inputs, held, strict=True)]
         solved = solve_jointly(
             module_name, module, old + new, fixed, chol, cfg.repeat_cosine, cfg.solve_ridge
         )

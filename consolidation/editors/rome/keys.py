@@ -18,6 +18,7 @@ from torch import nn
 
 from consolidation.editors.rome.contexts import KeyContext, contexts_for
 from consolidation.editors.rome.tracing import capture_inputs, run_until_stopped
+from consolidation.metrics import bare_chat
 from memory.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -161,15 +162,8 @@ def question_inputs(
 ) -> torch.Tensor:
     """The inputs of `module_name` at every token of each question asked alone in the tokenizer's chat
     template with the assistant's turn opened, as a served question is: (n_tokens, in), in order."""
-    rows = [
-        token_offsets(
-            tokenizer,
-            tokenizer.apply_chat_template(
-                [{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False
-            ),
-        )[0]
-        for q in questions
-    ]
+    render = bare_chat(tokenizer)
+    rows = [token_offsets(tokenizer, render(q))[0] for q in questions]
     ids, mask = pad_batch(tokenizer, rows)
     device = next(model.parameters()).device
     with capture_inputs(model, [module_name], stop_after=module_name) as captured:
