@@ -33,7 +33,7 @@ test: lint typecheck
 	$(PY) -m pytest -v --durations=15
 
 eval-extraction: $(STAMP)
-	$(VENV)/bin/imprint eval extraction --prefeval-dir $(DATA_DIR)/prefeval --out results/extraction.json
+	$(VENV)/bin/imprint eval extraction --prefeval-dir $(DATA_DIR)/prefeval --upqa $(DATA_DIR)/upqa/UPQA/balanced_subset_200.json --upqa $(DATA_DIR)/upqa/UPQA/UPQA_800.json --out results/extraction.json
 
 eval-judge: $(STAMP)
 	$(VENV)/bin/imprint eval judge --labels tests/fixtures/judge_labels.jsonl --out results/judge_agreement.json

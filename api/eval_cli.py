@@ -12,7 +12,7 @@ from api.cli_common import ConfigOpt, SetOpt, csv_list, editors_for, fail, setti
 from api.console import err, out
 from api.settings import Settings
 from eval.errors import JudgeEndpointError
-from eval.run_dir import editors_plan, fingerprint
+from eval.run_dir import editors_plan, extractor_plan, fingerprint
 from memory.errors import MemoryError_
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands, so `imprint --help` stays fast
@@ -51,9 +51,19 @@ def eval_extraction(
     limit: Annotated[
         int | None, typer.Option("--limit", help="Only the first N conversations per file.")
     ] = None,
+    upqa: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--upqa",
+            help="A UPQA-format file whose statements (input_attribute) are extracted too; repeatable.",
+        ),
+    ] = None,
 ) -> None:
-    """Recall of implicit preferences on PrefEval persona conversations; false positives on filler turns."""
+    """Recall of implicit preferences on PrefEval persona conversations; false positives on filler turns;
+    with --upqa, how many UPQA statements become observations and name their target."""
+    from consolidation.judge import TargetJudge
     from eval.extraction import evaluate_extraction
+    from eval.extraction_upqa import evaluate_upqa_statements
     from eval.provenance import provenance, write_report
     from memory.embedder import Embedder
     from memory.extraction import CueExtractor
@@ -62,13 +72,29 @@ def eval_extraction(
         raise fail(
             f"{prefeval_dir} has no implicit_preference/persona-driven/ folder; pass PrefEval's folder"
         )
+    missing = [str(p) for p in upqa or [] if not p.is_file()]
+    if missing:
+        raise fail(f"no UPQA file at {', '.join(missing)}")
     embedder = Embedder()
-    report = evaluate_extraction(CueExtractor(embedder), embedder, prefeval_dir, limit=limit)
+    extractor = CueExtractor(embedder)
+    report = evaluate_extraction(extractor, embedder, prefeval_dir, limit=limit)
+    try:
+        judge = TargetJudge(embedder)
+        report["upqa"] = {
+            path.name: evaluate_upqa_statements(extractor, judge, path, limit=limit) for path in upqa or []
+        }
+    except MemoryError_ as exc:
+        raise fail(str(exc)) from None
     report["provenance"] = provenance(
         data=prefeval_dir.resolve(), embedder=embedder.model_path, matcher="MiniLM cosine >= match_threshold"
     )
     write_report(report, out_file)
     out.print_json(data={k: v for k, v in report.items() if not isinstance(v, list | dict)})
+    for name, part in report.get("upqa", {}).items():
+        err.print(
+            f"UPQA {name}: {part.get('stored_count', 0)} of {part['statements']} statements stored, "
+            f"{part.get('value_names_target_count', 0)} name their target"
+        )
     err.print(f"report written to {out_file}")
 
 
@@ -113,6 +139,12 @@ def _editors(
 ) -> dict[str, Editor]:
     """One editor per editor the methods name, its config changed by the `--set` pairs naming its fields."""
     return editors_for(sorted({m.editor for m in methods if m.editor}), cluster_size, settings, overrides)
+
+
+def _extraction_plan(methods: Sequence[Method]) -> dict[str, Any]:
+    """The extractor's digest, where a method recalls what it stored; methods without retrieval leave the
+    plan as it was, so folders of edit-only runs resume whatever the extractor has become."""
+    return {"extractor": extractor_plan()} if any(m.retrieval for m in methods) else {}
 
 
 def _open(out_dir: Path, fixed: dict[str, Any], log_name: str = "items.jsonl") -> ItemLog:
@@ -168,6 +200,7 @@ def eval_upqa(
         "cluster_size": cluster_size,
         "model": settings.model,
         "editors": editors_plan(editors, one_edit_each=True),
+        **_extraction_plan(chosen),
     }
     items = _open(out_dir, {**fixed, **_judge_plan(endpoint)})
     torch.manual_seed(seed)
@@ -310,6 +343,7 @@ def eval_prefeval(
         "history_turns": settings.history_turns,
         "model": settings.model,
         "editors": editors_plan(editors, one_edit_each=True),
+        **_extraction_plan(chosen),
     }
     log_ = _open(out_dir, {**fixed, **_judge_plan(endpoint)})
     plan = PrefEvalPlan(chosen, set_names, counts, settings.history_turns)

@@ -38,6 +38,20 @@ def fingerprint(path: Path) -> dict[str, str]:
     return {"sha256": digest.hexdigest()}
 
 
+def extractor_plan() -> dict[str, str]:
+    """The extractor behind retrieval's observations, by a digest of its code and lexicons.
+
+    Why in a plan: `rag` and `hybrid` answer from what the extractor stored, so a folder whose first records
+    were extracted with other cues must not be resumed with these; the digest changes with any cue,
+    prototype, aspect or rule (the `.py` files of `memory/extraction/`, in name order)."""
+    import memory.extraction as package
+
+    digest = hashlib.sha256()
+    for f in sorted(Path(package.__file__).parent.glob("*.py")):
+        digest.update(f.name.encode("utf-8") + b"\0" + f.read_bytes())
+    return {"name": "CueExtractor", "sha256": digest.hexdigest()}
+
+
 def portable(settings: Mapping[str, Any]) -> dict[str, Any]:
     """An editor's settings without the keys that only locate files on this machine."""
     return {k: v for k, v in settings.items() if k not in LOCATION_KEYS}

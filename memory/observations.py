@@ -19,10 +19,21 @@ class Status(StrEnum):
 
 
 class Polarity(StrEnum):
-    """Whether the user is drawn to the value or steers clear of it."""
+    """How the user stands to the value: drawn to it, steering clear of it, or simply being it.
+
+    Why a third stance: much of what a user reveals is who they are rather than what they like ("I work as
+    a nurse", "I grew up in Ohio", "I have two sons"). Those facts answer "what's my job?" as directly as a
+    taste answers "what do I prefer?", and forcing them into likes/avoids would misstate them.
+    """
 
     LIKES = "likes"
     AVOIDS = "avoids"
+    IS = "is"
+
+    @property
+    def verb(self) -> str:
+        """How the stance reads in a one-line summary: "diet: avoids meat", "job: is a nurse"."""
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -38,8 +49,7 @@ class Candidate:
 
     def summary(self) -> str:
         """One line used in prompts and for embedding: how the preference reads to the model."""
-        verb = "likes" if self.polarity is Polarity.LIKES else "avoids"
-        return f"{self.aspect}: {verb} {self.value}"
+        return f"{self.aspect}: {self.polarity.verb} {self.value}"
 
 
 @dataclass
@@ -76,8 +86,7 @@ class Observation:
         )
 
     def summary(self) -> str:
-        verb = "likes" if self.polarity is Polarity.LIKES else "avoids"
-        return f"{self.aspect}: {verb} {self.value}"
+        return f"{self.aspect}: {self.polarity.verb} {self.value}"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -22,7 +22,7 @@ class ExplicitMemory(BaseModel):
 
     aspect: str = Field(min_length=1, max_length=200, description="What it is about, e.g. 'diet'.")
     value: str = Field(min_length=1, max_length=500, description="e.g. 'vegetarian food'.")
-    polarity: Literal["likes", "avoids"] = "likes"
+    polarity: Literal["likes", "avoids", "is"] = "likes"
     evidence: str | None = Field(default=None, description="The user's own words; defaults to a summary.")
     confidence: float = Field(default=0.9, ge=0.0, le=1.0)
 
@@ -40,7 +40,7 @@ class MemoryUpdate(BaseModel):
     text: str | None = Field(default=None, description="New evidence text (the user's words).")
     aspect: str | None = Field(default=None, min_length=1, max_length=200)
     value: str | None = Field(default=None, min_length=1, max_length=500)
-    polarity: Literal["likes", "avoids"] | None = None
+    polarity: Literal["likes", "avoids", "is"] | None = None
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
@@ -112,8 +112,7 @@ class HistoryPublic(BaseModel):
         def line(d: dict[str, object] | None) -> str | None:
             if d is None:
                 return None
-            verb = "likes" if d.get("polarity") == "likes" else "avoids"
-            return f"{d.get('aspect')}: {verb} {d.get('value')}"
+            return f"{d.get('aspect')}: {d.get('polarity')} {d.get('value')}"
 
         old = _public(entry.old)
         new = _public(entry.new)

@@ -94,8 +94,7 @@ class Preference:
         return bool(self.contested_by)
 
     def summary(self) -> str:
-        verb = "likes" if self.polarity is Polarity.LIKES else "avoids"
-        return f"{self.aspect}: {verb} {self.value}"
+        return f"{self.aspect}: {self.polarity.verb} {self.value}"
 
 
 def _ranked(phrases: Sequence[str]) -> tuple[str, ...]:

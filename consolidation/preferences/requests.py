@@ -29,6 +29,11 @@ TEMPLATES: dict[Polarity, tuple[str, ...]] = {
         "What {} do I stay away from?",
         "Which {} do I dislike?",
     ),
+    Polarity.IS: (
+        "What is my {}?",
+        "What do you know about my {}?",
+        "Remind me, what's my {}?",
+    ),
 }
 MAX_SYNONYMS = 8  # the cluster representation covers at most 9 pairs (the request's own plus 8)
 

@@ -42,6 +42,17 @@ ASPECTS: dict[str, str] = {
     "outdoors": "nature, hiking, camping, water activities, heights, wildlife",
     "hobbies": "arts, crafts, games, photography, painting, collecting",
     "communication": "how I like to be spoken to, tone, length, detail of answers",
+    # who the user is
+    "occupation": "my job, profession, occupation, workplace, what I do for a living, being retired",
+    "where I live": "where I live or grew up, my city, town, state or country, where I'm from, moving house",
+    "family": "my spouse, children, parents, siblings and relatives; being married, single or divorced",
+    "age": "how old I am, my age in years",
+    "education": "my school, college or university, what I study, my degree and grades",
+    "goals": "what I want to become or achieve, my dreams, ambitions and plans for the future",
+    "name": "my name, what people call me",
+    "vehicle": "the car, truck or motorbike I drive or own",
+    "appearance": "how I look: hair, eyes, height, build",
+    "beliefs": "my religion, faith, politics and the causes I support",
 }
 
 

@@ -33,6 +33,37 @@ _NEUTRAL = (
 _REACTION = r"(?!\s+(?:to know|you to|the (?:idea|sound|suggestion|tip|way you)|that|this|it|your|"
 _REACTION += r"these|those|how)\b)"
 
+# self-descriptions: how many, which relatives and which animals
+_NUM = (
+    r"(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|\d+|no|many|several|some|lots of|"
+    r"a few|twin)"
+)
+_KIN = (
+    r"(?:sons?|daughters?|kids?|child(?:ren)?|bab(?:y|ies)|brothers?|sisters?|siblings?|wife|husband|partner|"
+    r"boyfriend|girlfriend|fianc\w*|parents?|twins?|grand\w+|step\w+|cousins?|nephews?|nieces?|"
+    r"aunts?|uncles?)"
+)
+_PET = (
+    r"(?:dogs?|cats?|pupp(?:y|ies)|kittens?|pets?|fish|birds?|parrots?|hamsters?|rabbits?|bunn(?:y|ies)|"
+    r"horses?|ponies|turtles?|tortoises?|snakes?|lizards?|pigs?|cows?|goats?|chickens?|ferrets?|guinea pigs?)"
+)
+_RELATIVE = (
+    r"(?:mom|mum|mother|dad|father|parents|wife|husband|partner|brothers?|sisters?|sons?|daughters?|kids|"
+    r"children|family|grand\w+|aunt|uncle|cousin|boyfriend|girlfriend|best friend)"
+)
+# "I work on the report", "I run the script": tasks at hand, not who the user is
+_TASK_OBJECT = (
+    r"(?!\s+(?:it|them|this|that|these|those|into|out|through|over|your)\b)(?!\s+(?:(?:the|a|an|my|our)\s+)?"
+    r"(?:\w+\s+)?(?:code|script|program|app|function|query|tests?|command|loop|report|prompt|file|model|docs|"
+    r"documentation|article|text|paper|example|answer|output|error|server|job|query|data|dataset|list)\b)"
+)
+# "I have a question", "I have a list of numbers": what the user brings to the chat, not what they own
+_CHAT_OBJECT = (
+    r"(?!(?:\w+\s+)?(?:question|problem|issue|error|doubt|query|list|file|dataset|table|function|script|code|"
+    r"bug|meeting|deadline|project|task|assignment|presentation|request|idea|follow|quick|couple|few|feeling|"
+    r"look|try|chance|go|lot of|hard time|text|paragraph|string|array|number|dataframe|csv)\b)"
+)
+
 
 @dataclass(frozen=True)
 class Cue:
@@ -58,7 +89,7 @@ def _cue(name: str, regex: str, polarity: Polarity, weight: float, explicit: boo
     return Cue(name, re.compile(regex, re.IGNORECASE), polarity, weight, explicit)
 
 
-L, A = Polarity.LIKES, Polarity.AVOIDS
+L, A, IS = Polarity.LIKES, Polarity.AVOIDS, Polarity.IS
 
 CUES: tuple[Cue, ...] = (
     # explicit likes
@@ -218,6 +249,143 @@ CUES: tuple[Cue, ...] = (
         0.55,
         False,
     ),
+    # self-descriptions: who the user is (work, home, family, age, studies, goals, pastimes)
+    _cue(
+        "occupation",
+        _I + r"\s+(?:(?:currently|also|still|now|mainly)\s+)?(?:work|worked|have worked|have been working|"
+        r"am working|'m working)\s+(?:as|at|in|for)\b|\bfor a living\b|\bretired\b|\bmy (?:job|profession|"
+        r"occupation|career)\b|\b(?:i|we)\s+(?:run|own|manage|operate)\s+(?:a|an|my own|"
+        r"our own)\s+(?!function|"
+        r"script|query|test|program|command|loop)|\bi(?:'m| am) (?:self-employed|unemployed|employed)\b|"
+        r"\bi used to (?:be|work)\b",
+        IS,
+        0.85,
+        True,
+    ),
+    _cue(
+        "home",
+        _I + r"\s+(?:(?:currently|now|still|also|just|recently)\s+)?(?:live|lived|grew up|"
+        r"was raised|was born|"
+        r"reside|moved)\b|\bi(?:'m| am) (?:originally )?from\b|\bmy (?:home ?town|home town)\b|"
+        r"\b(?:i|we)\s+(?:just\s+|recently\s+)?(?:bought|rent|own|am renting|'m renting)\s+(?:a|an|my|our)\s+"
+        r"(?:[\w-]+\s+){0,2}(?:house|home|apartment|flat|condo|farm|cabin|ranch|place)\b",
+        IS,
+        0.85,
+        True,
+    ),
+    _cue(
+        "household",
+        _I
+        + r"\s+(?:have|had|'ve got|have got|own|adopted|rescued)\s+"
+        + _NUM
+        + r"\s+(?:[\w-]+\s+){0,2}?(?:"
+        + _KIN
+        + "|"
+        + _PET
+        + r")\b|\bi(?:'m| am)\s+(?:(?:happily|recently|newly|now|also|still)\s+)?"
+        r"(?:married|single|divorced|widowed|engaged|pregnant|adopted|expecting|an only child|a (?:single |"
+        r"stay[- ]at[- ]home |working |new |first[- ]time )?(?:mom|mum|mother|dad|father|parent|grand\w+))\b|"
+        r"\bbecame an? (?:[\w-]+ ){0,2}(?:mom|mum|mother|dad|father|parent|grand\w+)\b",
+        IS,
+        0.85,
+        True,
+    ),
+    _cue(
+        "relatives",
+        r"\bmy\s+(?:(?:older|younger|little|big|twin|late|step|two|three)\s+)?"
+        + _RELATIVE
+        + r"\b[^.?!]{0,40}?\b(?:is|are|was|were|lives?|lived|works?|worked|used to|passed|taught|"
+        r"played|served|"
+        r"got|left|helped|raised)\b|\bboth my parents\b|\bi was (?:raised|adopted|brought up)\b",
+        IS,
+        0.7,
+        False,
+    ),
+    _cue(
+        "age",
+        r"\b\d+\s*-?\s*years?[- ]old\b|\bi(?:'m| am)\s+(?:almost |nearly |over |about )?\d{1,2}\b(?!\s*(?:%|"
+        r"percent|minutes|hours|steps|days|times))|\bin my (?:early |late |mid )?(?:teens|twenties|thirties|"
+        r"forties|fifties|sixties|seventies|eighties|\d0s)\b",
+        IS,
+        0.85,
+        True,
+    ),
+    _cue(
+        "studies",
+        _I + r"\s+(?:(?:currently|also|now)\s+)?(?:study|studied|am studying|'m studying|attend|attended|"
+        r"graduated|majored|major in|go to (?:school|college|university|\w+ school)|went to (?:school|"
+        r"college|university|\w+ school))\b|\bi(?:'m| am)\s+(?:a\s+)?(?:[\w-]+\s+)?(?:student|freshman|"
+        r"sophomore|undergrad\w*|grad student|graduate)\b|\bi(?:'m| am)\s+in\s+(?:the\s+)?(?:\w+\s+)?"
+        r"(?:grade|school|college|university)\b",
+        IS,
+        0.8,
+        True,
+    ),
+    _cue(
+        "goal",
+        _I + _ADV + r"\s+(?:want|hope|plan|dream|aspire|intend|wish|would like|'d like|am going|"
+        r"'m going)\s+to\s+"
+        r"(?:be|become|work as|retire|move to|live in|study|open (?:a|my)|own (?:a|my)|start (?:my own|a "
+        r"business|a family|a company)|have (?:kids|children|a family)|buy a (?:house|home|farm))\b|"
+        r"\bwhen i grow up\b|\bmy (?:dream|goal|ambition|life goal|plan) (?:is|was)\b|\bmy dream (?:job|car|"
+        r"house|home|career)\b|\b(?:someday|one day) i\b",
+        IS,
+        0.8,
+        True,
+    ),
+    _cue(
+        "name",
+        r"\bmy name(?:'s| is)\b|\bi(?:'m| am) called\b|\b(?:people|everyone|friends) call me\b",
+        IS,
+        0.85,
+        True,
+    ),
+    _cue(
+        "belongings",
+        _I + r"\s+(?:(?:also|now|still)\s+)?(?:drive|own|have|'ve got|have got)\s+(?:a|an|two|three|"
+        r"(?:blue|brown|green|grey|gray|hazel|black|blonde?|red|short|long|curly|"
+        r"straight)\b)\s+" + _CHAT_OBJECT,
+        IS,
+        0.6,
+        True,
+    ),
+    _cue(
+        "past",
+        r"\bi used to\b(?!\s+(?:think|believe|know|use (?:this|that|it)))",
+        IS,
+        0.7,
+        False,
+    ),
+    _cue(
+        "identity",
+        r"\bi(?:'m| am)\s+(?:(?:also|now|still|basically|currently|really|very|quite|such)\s+)?(?:a|an)\s+"
+        r"(?!(?:bit|lot|little bit|few|couple|beginner|newbie|novice|total|complete|big fan|fan)\b)",
+        IS,
+        0.7,
+        True,
+    ),
+    _cue(
+        "pastime",
+        r"\b(?:in|during) my (?:spare|free|leisure|down) ?time\b|\bas a hobby\b|\bmy (?:hobby|hobbies|"
+        r"passion|pastime|favou?rite pastime) (?:is|are|include)\b|\bis my (?:hobby|passion|pastime)\b|"
+        r"\bwhen i have (?:some )?(?:spare|free) time\b",
+        L,
+        0.85,
+        True,
+    ),
+    _cue(
+        "activity",
+        _I + r"\s+(?:(?:also|often|regularly|still|love to|like to|enjoy)\s+)?(?:play|collect|"
+        r"restore|sew|knit|"
+        r"crochet|paint|dance|sing|draw|bake|garden|hike|surf|ski|fish|hunt|coach|volunteer|ride|skate|swim|"
+        r"jog|run|read|cook|camp|climb|sketch|quilt|golf|bowl|compete|perform|blog|train|practi[cs]e|"
+        r"spend my|watch|walk|write|work out|workout|speak|go to (?:church|the gym|mass|temple|synagogue))\b"
+        + _TASK_OBJECT
+        + r"|\b(?:i'm|i am|i was) on (?:a|the|my) (?:\w+ )?team\b",
+        L,
+        0.7,
+        False,
+    ),
     _cue(
         "habit-weak",
         _I + r"\s+(?:always|usually|typically|tend to|often|normally|mostly|never)\b",
@@ -231,7 +399,8 @@ _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|me|my|mine|myself|we|we're
 _REQUEST_START = re.compile(
     r"^(?:\W*)(?:(?:so|and|but|also|ok|okay|now|then|please|hey|hi),?\s+)*(?:(?:can|could|would|will|do|does|"
     r"did|is|are)(?!['’]t|n't| not)|what|which|how|why|where|when|who|should|any|please|write|give|tell|"
-    r"make|create|generate|list|explain|help|recommend|suggest|show|find|describe|summari[sz]e|translate|rewrite|convert|let's|"
+    r"make|create|generate|list|explain|help|recommend|suggest|show|find|describe|summari[sz]e|"
+    r"translate|rewrite|convert|let's|"
     r"i (?:need|want|would like|'d like) you|i(?:'d| would) like (?:to know|some|a|an|you|help)|"
     r"i'm (?:looking|searching) for|i am (?:looking|searching) for|i was wondering|i wonder)\b",
     re.IGNORECASE,

@@ -33,6 +33,19 @@ PREFERENCE_PROTOTYPES: tuple[str, ...] = (
     "Being eco-friendly matters a lot to me.",
     "I stay away from fast fashion brands.",
     "I'm a morning person and like to work out early.",
+    # who the user is: the facts people tell about themselves
+    "I work as an electrician for the city.",
+    "I'm a retired postal worker.",
+    "I grew up near the coast and still live there.",
+    "I have two daughters and a stepson.",
+    "My brother is a pilot and my mom teaches piano.",
+    "I have a parrot named Kiwi.",
+    "I hope to become an architect one day.",
+    "I play the cello in a community orchestra.",
+    "I'm divorced and live alone.",
+    "I study economics at a state university.",
+    "I'm 29 years old.",
+    "I drive an old pickup truck.",
 )
 
 TASK_PROTOTYPES: tuple[str, ...] = (

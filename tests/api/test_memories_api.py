@@ -57,6 +57,29 @@ def test_explicit_memory_round_trip(served: Served) -> None:
         assert all("user_id" not in (h["new"] or {}) for h in history)  # no tenant-scoped id leaks
 
 
+def test_a_fact_about_the_user_is_stored_as_what_they_are(served: Served) -> None:
+    """Polarity "is": a self-description from a message and one posted outright read as facts."""
+    user = _user()
+    with served.client() as c:
+        said = c.post(
+            "/v1/memories",
+            json={"user_id": user, "messages": [{"role": "user", "content": "I work as a paramedic."}]},
+        )
+        assert said.status_code == 201, said.text
+        assert [e["memory"] for e in said.json()["results"]] == ["occupation: is work as a paramedic"]
+        posted = c.post(
+            "/v1/memories",
+            json={"user_id": user, "memory": {"aspect": "age", "value": "52", "polarity": "is"}},
+        )
+        assert posted.status_code == 201, posted.text
+        assert posted.json()["results"][0]["memory"] == "age: is 52"
+        bad = c.post(
+            "/v1/memories",
+            json={"user_id": user, "memory": {"aspect": "age", "value": "52", "polarity": "was"}},
+        )
+        assert bad.status_code == 422
+
+
 def test_messages_are_extracted_from_the_user_turns_only(served: Served) -> None:
     user = _user()
     with served.client() as c:

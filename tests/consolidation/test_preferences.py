@@ -113,3 +113,22 @@ def test_bad_settings_and_mixed_users_are_refused(embedder: Embedder) -> None:
     )
     with pytest.raises(ValueError, match="one user"):
         cluster_preferences([_obs("pets", "cats", 1), other], embedder)
+
+
+def test_a_fact_about_the_user_is_asked_as_what_it_is(embedder: Embedder) -> None:
+    """A self-description ("I work as a nurse") becomes an edit that answers "What is my occupation?"."""
+    from consolidation.preferences.requests import edit_request, questions
+
+    facts = [
+        _obs("occupation", "work as a nurse", 1, "a", polarity=Polarity.IS),
+        _obs("occupation", "work as a nurse", 2, "b", polarity=Polarity.IS),
+        _obs("occupation", "work as an attorney", 3, "c", polarity=Polarity.IS, explicit=True),
+    ]
+    [job] = cluster_preferences(facts, embedder)
+    assert job.polarity is Polarity.IS
+    assert job.value == "work as an attorney"  # the newer explicit position supersedes the older one
+    assert job.summary() == "occupation: is work as an attorney"
+    assert questions(job)[0] == "What is my occupation?"
+    request = edit_request(job, render=lambda q: f"<chat>{q}</chat>")
+    assert request.prompt == "<chat>What is my occupation?</chat>"
+    assert request.subject == "occupation" and request.target == "work as an attorney"

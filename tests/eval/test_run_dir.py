@@ -97,3 +97,31 @@ def test_every_editors_history_and_added_settings_are_fields_of_its_config(name:
     assert editor.history_settings <= fields
     for field, (_, through) in editor.added_settings.items():
         assert {field, *through} <= fields
+
+
+def test_the_extractor_digest_follows_its_code_and_refuses_a_mixed_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder of retrieval answers made with one lexicon refuses to resume with another."""
+    import shutil
+
+    import memory.extraction as package
+    from api.eval_cli import _extraction_plan
+    from eval.methods import parse_method
+    from eval.run_dir import extractor_plan
+
+    copy = tmp_path / "extraction"
+    shutil.copytree(Path(package.__file__).parent, copy)
+    monkeypatch.setattr(package, "__file__", str(copy / "__init__.py"))
+    before = extractor_plan()
+    assert before == extractor_plan()  # the same code, the same digest
+    rag = parse_method("rag", "rome", ["rome"])
+    edit = parse_method("edit:rome", "rome", ["rome"])
+    assert _extraction_plan([edit]) == {}  # edit-only folders do not depend on the extractor
+    open_run(tmp_path / "run", {"benchmark": "upqa", **_extraction_plan([rag, edit])})
+
+    cues = copy / "cues.py"
+    cues.write_text(cues.read_text() + "\n# one more cue\n")
+    assert extractor_plan()["sha256"] != before["sha256"]
+    with pytest.raises(ValueError, match="extractor"):
+        open_run(tmp_path / "run", {"benchmark": "upqa", **_extraction_plan([rag, edit])})

@@ -116,3 +116,56 @@ def test_higher_threshold_extracts_no_more(embedder: Embedder) -> None:
     strict = CueExtractor(embedder, threshold=0.95).extract(text)
     assert len(strict) <= len(loose)
     assert len(loose) >= 2
+
+
+@pytest.mark.parametrize(
+    ("text", "aspect"),
+    [
+        ("I work as a paramedic in the city.", "occupation"),
+        ("I grew up in a fishing village.", "where I live"),
+        ("I have three daughters.", "family"),
+        ("I'm 52 years old.", "age"),
+        ("My sister is a lawyer.", "family"),
+        ("I study marine biology.", "education"),
+        ("I hope to become a pilot someday.", "goals"),
+        ("My name is Ingrid.", "name"),
+    ],
+)
+def test_self_descriptions_are_facts_about_the_user(extractor: CueExtractor, text: str, aspect: str) -> None:
+    [cand] = extractor.extract(text)
+    assert cand.polarity is Polarity.IS
+    assert cand.aspect == aspect
+    assert cand.summary().startswith(f"{aspect}: is ")
+
+
+def test_a_fact_keeps_its_whole_clause_as_value(extractor: CueExtractor) -> None:
+    """The cue of a self-description often holds the value itself: "two sons", not "sons"."""
+    [sons] = extractor.extract("I have two sons.")
+    [age] = extractor.extract("I'm 34 years old.")
+    assert sons.value == "two sons"
+    assert age.value == "34 years old"
+
+
+def test_a_value_loses_the_whole_contracted_subject(extractor: CueExtractor) -> None:
+    [cand] = extractor.extract("I'm vegan.")
+    assert cand.value == "vegan"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I have a question about pandas dataframes.",
+        "I have a list of numbers and need the largest.",
+        "I run the script and it crashes.",
+        "I read the docs but it still fails.",
+        "I'm a beginner, can you explain recursion?",
+        "I'm working on the report for tomorrow.",
+    ],
+)
+def test_what_the_user_brings_to_the_chat_is_not_about_them(extractor: CueExtractor, text: str) -> None:
+    assert extractor.extract(text) == []
+
+
+def test_pastimes_are_things_the_user_likes(extractor: CueExtractor) -> None:
+    [cand] = extractor.extract("In my spare time I build model ships.")
+    assert cand.polarity is Polarity.LIKES
