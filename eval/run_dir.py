@@ -19,6 +19,11 @@ from typing import Any, Protocol
 from memory.atomic import atomic_write_bytes
 
 PLAN_FILE = "plan.json"
+# parts of a plan keyed by name, where a later run may add names: items are per method, so a folder that
+# ran edit:rome can go on with edit:lora as long as ROME's settings are the ones it ran with
+PER_NAME = frozenset({"editors"})
+# parts only some methods depend on: a later run without such methods leaves what the folder recorded
+KEPT_WHEN_ABSENT = frozenset({"extractor"})
 # editor settings that say where a file lies, not what the editor does
 LOCATION_KEYS = frozenset({"cov_cache_dir", "data_dir"})
 
@@ -96,16 +101,40 @@ def open_run(out_dir: Path, fixed: Mapping[str, Any]) -> Path:
     out_dir = Path(out_dir)
     path = out_dir / PLAN_FILE
     wanted = json.loads(json.dumps(dict(fixed), default=str))  # as it reads back from the file
-    if path.exists():
-        before = json.loads(path.read_text())
-        keys = [*wanted, *(k for k in before if k not in wanted)]  # a setting dropped is a change too
-        changed = {k: (before.get(k), wanted.get(k)) for k in keys if before.get(k) != wanted.get(k)}
-        if changed:
-            what = "; ".join(f"{k}: was {old!r}, now {new!r}" for k, (old, new) in changed.items())
-            raise ValueError(
-                f"{out_dir} holds a run with other settings ({what}); use another --out folder, or the "
-                "same settings to resume it"
-            )
+    if not path.exists():
+        atomic_write_bytes(path, (json.dumps(wanted, indent=2) + "\n").encode("utf-8"))
         return out_dir
-    atomic_write_bytes(path, (json.dumps(wanted, indent=2) + "\n").encode("utf-8"))
+    before = json.loads(path.read_text())
+    merged = _merged(before, wanted)
+    keys = [*merged, *(k for k in before if k not in merged)]  # a setting dropped is a change too
+    changed = {k: (before.get(k), merged.get(k)) for k in keys if before.get(k) != merged.get(k)}
+    changed = {k: v for k, v in changed.items() if k not in PER_NAME or _clash(before.get(k), wanted.get(k))}
+    if changed:
+        what = "; ".join(f"{k}: was {old!r}, now {new!r}" for k, (old, new) in changed.items())
+        raise ValueError(
+            f"{out_dir} holds a run with other settings ({what}); use another --out folder, or the "
+            "same settings to resume it"
+        )
+    if merged != before:  # a method with an editor the folder had not used yet
+        atomic_write_bytes(path, (json.dumps(merged, indent=2) + "\n").encode("utf-8"))
     return out_dir
+
+
+def _merged(before: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    """`wanted`, with the per-name entries of `before` that this run does not name kept, and a part the
+    folder recorded that this run's methods do not depend on (`KEPT_WHEN_ABSENT`) kept as it was."""
+    merged = dict(wanted)
+    for key in PER_NAME:
+        if isinstance(before.get(key), dict) and isinstance(wanted.get(key), dict):
+            merged[key] = {**before[key], **wanted[key]}
+    for key in KEPT_WHEN_ABSENT:
+        if key in before and key not in wanted:
+            merged[key] = before[key]
+    return merged
+
+
+def _clash(before: Any, wanted: Any) -> bool:
+    """Whether two per-name maps give one name different settings (new names are not a clash)."""
+    if not isinstance(before, dict) or not isinstance(wanted, dict):
+        return before != wanted
+    return any(before[name] != wanted[name] for name in before.keys() & wanted.keys())

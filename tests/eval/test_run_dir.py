@@ -82,8 +82,9 @@ def test_a_setting_added_later_is_left_out_while_it_edits_as_before(tmp_path: Pa
         assert not chat & set(off)
         on = editors_plan({"rome": get_editor("rome", chat_contexts=2)}, one_edit_each)["rome"]
         assert chat <= set(on) and {k: v for k, v in on.items() if k in off} == off
-    before = {k: v for k, v in portable(get_editor("rome").settings()).items() if k not in chat}
-    open_run(tmp_path / "run", {"editors": {"rome": before}})  # written before the field existed
+    later = chat | {"held_questions"}  # every setting ROME gained after the folder was written
+    before = {k: v for k, v in portable(get_editor("rome").settings()).items() if k not in later}
+    open_run(tmp_path / "run", {"editors": {"rome": before}})  # written before the fields existed
     inert = get_editor("rome", chat_contexts=0, chat_context_turns=9)  # acts only through chat_contexts
     open_run(tmp_path / "run", {"editors": editors_plan({"rome": inert})})
     with pytest.raises(ValueError, match=r"editors: was"):
@@ -125,3 +126,24 @@ def test_the_extractor_digest_follows_its_code_and_refuses_a_mixed_folder(
     assert extractor_plan()["sha256"] != before["sha256"]
     with pytest.raises(ValueError, match="extractor"):
         open_run(tmp_path / "run", {"benchmark": "upqa", **_extraction_plan([rag, edit])})
+
+
+def test_a_folder_takes_methods_of_new_editors_but_not_new_settings_of_its_own(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    rome = {"layer": 8}
+    open_run(run, {"benchmark": "upqa", "editors": {"rome": rome}, "extractor": {"sha256": "a"}})
+    open_run(run, {"benchmark": "upqa", "editors": {"lora": {"rank": 4}}})  # edit:lora only: no extractor
+    plan = json.loads((run / PLAN_FILE).read_text())
+    assert plan["editors"] == {"rome": rome, "lora": {"rank": 4}}
+    assert plan["extractor"] == {"sha256": "a"}  # kept for the retrieval answers already there
+    with pytest.raises(ValueError, match="editors"):
+        open_run(run, {"benchmark": "upqa", "editors": {"rome": {"layer": 6}}})
+    with pytest.raises(ValueError, match="extractor"):
+        open_run(run, {"benchmark": "upqa", "editors": {"rome": rome}, "extractor": {"sha256": "b"}})
+
+
+def test_a_folder_from_before_the_extractor_digest_refuses_retrieval(tmp_path: Path) -> None:
+    """Its retrieval answers came from an extractor nobody recorded: resuming could mix two."""
+    open_run(tmp_path / "run", {"benchmark": "upqa", "editors": {}})
+    with pytest.raises(ValueError, match="extractor: was None"):
+        open_run(tmp_path / "run", {"benchmark": "upqa", "editors": {}, "extractor": {"sha256": "a"}})

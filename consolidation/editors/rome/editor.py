@@ -96,7 +96,10 @@ class RomeEditor(Editor):
     config_cls = RomeConfig
     history_settings = frozenset({"refit_lost", "refit_max"})  # a refit needs an earlier live fact
     added_settings: ClassVar[Mapping[str, tuple[Any, frozenset[str]]]] = MappingProxyType(
-        {"chat_contexts": (0, frozenset({"chat_context_turns", "chat_context_chars"}))}
+        {
+            "chat_contexts": (0, frozenset({"chat_context_turns", "chat_context_chars"})),
+            "held_questions": (0, frozenset()),
+        }
     )
 
     def __init__(self, config: RomeConfig | None = None) -> None:
