@@ -70,20 +70,22 @@ bench-recall: $(STAMP)
 # A folder refuses to resume under other editor defaults (eval/run_dir.py), so the folders are named after the
 # defaults they run under (_pinned: RomeConfig.pin_before); the committed results of earlier defaults stay as run.
 # UPQA and PrefEval give each user one edit, so the refit settings (RomeConfig.refit_lost) are not in their plans.
+# Folders with rag or hybrid also record the extractor's digest; _facts: the extractor with facts about the user
+# (polarity "is", commit 3842f87). The _pinned folders' retrieval answers came from the extractor before it.
 METHODS ?= none,prompt,rag,edit:rome,edit:lora,edit:ftm,hybrid
 LIMIT_ARG = $(if $(LIMIT),--limit $(LIMIT))
 
 eval-upqa: $(STAMP)
 	$(VENV)/bin/imprint eval upqa --data $(DATA_DIR)/upqa/UPQA/balanced_subset_200.json --methods $(METHODS) \
-	  $(LIMIT_ARG) --out results/eval/upqa_200_pinned
+	  $(LIMIT_ARG) --out results/eval/upqa_200_facts
 
 eval-upqa-cluster9: $(STAMP)
 	$(VENV)/bin/imprint eval upqa --data $(DATA_DIR)/upqa/UPQA/balanced_subset_200_cluster9.json --cluster-size 3 \
-	  --methods $(METHODS) $(LIMIT_ARG) --out results/eval/upqa_200_cluster9_pinned
+	  --methods $(METHODS) $(LIMIT_ARG) --out results/eval/upqa_200_cluster9_facts
 
 eval-prefeval: $(STAMP)
 	$(VENV)/bin/imprint eval prefeval --data-dir $(DATA_DIR)/prefeval --turns 0,4,10 \
-	  --methods none,prompt,rag,edit:rome,hybrid $(LIMIT_ARG) --out results/eval/prefeval_pinned
+	  --methods none,prompt,rag,edit:rome,hybrid $(LIMIT_ARG) --out results/eval/prefeval_facts
 
 # ROME keys and values over two chat contexts, with the full v* fit (docs/results.md, chat_contexts)
 CHAT_SETTINGS = --set chat_contexts=2 --set early_stop_on_greedy=false
@@ -92,7 +94,7 @@ eval-prefeval-chat: $(STAMP)
 	$(VENV)/bin/imprint eval prefeval --data-dir $(DATA_DIR)/prefeval --turns 0,4,10 --sets explicit \
 	  --methods edit:rome $(CHAT_SETTINGS) $(LIMIT_ARG) --out results/eval/prefeval_chat_contexts
 	$(VENV)/bin/imprint eval prefeval --data-dir $(DATA_DIR)/prefeval --turns 0,4,10 --sets explicit \
-	  --methods hybrid $(CHAT_SETTINGS) $(LIMIT_ARG) --out results/eval/prefeval_hybrid_chat_contexts
+	  --methods hybrid $(CHAT_SETTINGS) $(LIMIT_ARG) --out results/eval/prefeval_hybrid_chat_facts
 
 # ROME's 100 sequential edits (bench-edit) with the chat contexts and full fit of eval-prefeval-chat
 bench-edit-chat: $(STAMP)

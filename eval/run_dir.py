@@ -10,6 +10,7 @@ whose data lies elsewhere.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from collections.abc import Mapping
@@ -44,17 +45,34 @@ def fingerprint(path: Path) -> dict[str, str]:
 
 
 def extractor_plan() -> dict[str, str]:
-    """The extractor behind retrieval's observations, by a digest of its code and lexicons.
+    """The extractor behind retrieval's observations, by a digest of what its code does.
 
     Why in a plan: `rag` and `hybrid` answer from what the extractor stored, so a folder whose first records
-    were extracted with other cues must not be resumed with these; the digest changes with any cue,
-    prototype, aspect or rule (the `.py` files of `memory/extraction/`, in name order)."""
+    were extracted with other cues must not be resumed with these. The digest covers every cue, prototype,
+    aspect and rule (the `.py` files of `memory/extraction/`, in name order) as Python parses them, without
+    comments, docstrings or line breaks, so reformatting or documenting the code leaves it unchanged."""
     import memory.extraction as package
 
     digest = hashlib.sha256()
     for f in sorted(Path(package.__file__).parent.glob("*.py")):
-        digest.update(f.name.encode("utf-8") + b"\0" + f.read_bytes())
-    return {"name": "CueExtractor", "sha256": digest.hexdigest()}
+        tree = _without_docstrings(ast.parse(f.read_text(encoding="utf-8")))
+        digest.update(f.name.encode("utf-8") + b"\0" + ast.dump(tree).encode("utf-8"))
+    return {"name": "CueExtractor", "code": digest.hexdigest()}
+
+
+def _without_docstrings(tree: ast.Module) -> ast.Module:
+    """`tree` with the docstring of the module and of each class and function taken out."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            text = (
+                first.value.value
+                if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                else None
+            )
+            if isinstance(text, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return tree
 
 
 def portable(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -254,9 +254,9 @@ CUES: tuple[Cue, ...] = (
         "occupation",
         _I + r"\s+(?:(?:currently|also|still|now|mainly)\s+)?(?:work|worked|have worked|have been working|"
         r"am working|'m working)\s+(?:as|at|in|for)\b|\bfor a living\b|\bretired\b|\bmy (?:job|profession|"
-        r"occupation|career)\b|\b(?:i|we)\s+(?:run|own|manage|operate)\s+(?:a|an|my own|"
-        r"our own)\s+(?!function|"
-        r"script|query|test|program|command|loop)|\bi(?:'m| am) (?:self-employed|unemployed|employed)\b|"
+        r"occupation|career)\b|\b(?:i|we)\s+(?:run|own|manage|operate)\s+(?:a|an|my own|our own)\s+"
+        r"(?!function|script|query|test|program|command|loop)|\bi(?:'m| am) (?:self-employed|unemployed|"
+        r"employed)\b|"
         r"\bi used to (?:be|work)\b",
         IS,
         0.85,
@@ -264,9 +264,8 @@ CUES: tuple[Cue, ...] = (
     ),
     _cue(
         "home",
-        _I + r"\s+(?:(?:currently|now|still|also|just|recently)\s+)?(?:live|lived|grew up|"
-        r"was raised|was born|"
-        r"reside|moved)\b|\bi(?:'m| am) (?:originally )?from\b|\bmy (?:home ?town|home town)\b|"
+        _I + r"\s+(?:(?:currently|now|still|also|just|recently)\s+)?(?:live|lived|grew up|was raised|"
+        r"was born|reside|moved)\b|\bi(?:'m| am) (?:originally )?from\b|\bmy (?:home ?town|home town)\b|"
         r"\b(?:i|we)\s+(?:just\s+|recently\s+)?(?:bought|rent|own|am renting|'m renting)\s+(?:a|an|my|our)\s+"
         r"(?:[\w-]+\s+){0,2}(?:house|home|apartment|flat|condo|farm|cabin|ranch|place)\b",
         IS,
@@ -295,8 +294,8 @@ CUES: tuple[Cue, ...] = (
         r"\bmy\s+(?:(?:older|younger|little|big|twin|late|step|two|three)\s+)?"
         + _RELATIVE
         + r"\b[^.?!]{0,40}?\b(?:is|are|was|were|lives?|lived|works?|worked|used to|passed|taught|"
-        r"played|served|"
-        r"got|left|helped|raised)\b|\bboth my parents\b|\bi was (?:raised|adopted|brought up)\b",
+        r"played|served|got|left|helped|raised)\b|\bboth my parents\b|"
+        r"\bi was (?:raised|adopted|brought up)\b",
         IS,
         0.7,
         False,
@@ -324,9 +323,9 @@ CUES: tuple[Cue, ...] = (
     _cue(
         "goal",
         _I + _ADV + r"\s+(?:want|hope|plan|dream|aspire|intend|wish|would like|'d like|am going|"
-        r"'m going)\s+to\s+"
-        r"(?:be|become|work as|retire|move to|live in|study|open (?:a|my)|own (?:a|my)|start (?:my own|a "
-        r"business|a family|a company)|have (?:kids|children|a family)|buy a (?:house|home|farm))\b|"
+        r"'m going)\s+to\s+(?:be|become|work as|retire|move to|live in|study|open (?:a|my)|own (?:a|my)|"
+        r"start (?:my own|a business|a family|a company)|have (?:kids|children|a family)|"
+        r"buy a (?:house|home|farm))\b|"
         r"\bwhen i grow up\b|\bmy (?:dream|goal|ambition|life goal|plan) (?:is|was)\b|\bmy dream (?:job|car|"
         r"house|home|career)\b|\b(?:someday|one day) i\b",
         IS,
@@ -375,9 +374,8 @@ CUES: tuple[Cue, ...] = (
     ),
     _cue(
         "activity",
-        _I + r"\s+(?:(?:also|often|regularly|still|love to|like to|enjoy)\s+)?(?:play|collect|"
-        r"restore|sew|knit|"
-        r"crochet|paint|dance|sing|draw|bake|garden|hike|surf|ski|fish|hunt|coach|volunteer|ride|skate|swim|"
+        _I + r"\s+(?:(?:also|often|regularly|still|love to|like to|enjoy)\s+)?(?:play|collect|restore|"
+        r"sew|knit|crochet|paint|dance|sing|draw|bake|garden|hike|surf|ski|fish|hunt|coach|volunteer|ride|skate|swim|"
         r"jog|run|read|cook|camp|climb|sketch|quilt|golf|bowl|compete|perform|blog|train|practi[cs]e|"
         r"spend my|watch|walk|write|work out|workout|speak|go to (?:church|the gym|mass|temple|synagogue))\b"
         + _TASK_OBJECT

@@ -122,8 +122,11 @@ def test_the_extractor_digest_follows_its_code_and_refuses_a_mixed_folder(
     open_run(tmp_path / "run", {"benchmark": "upqa", **_extraction_plan([rag, edit])})
 
     cues = copy / "cues.py"
-    cues.write_text(cues.read_text() + "\n# one more cue\n")
-    assert extractor_plan()["sha256"] != before["sha256"]
+    source = cues.read_text()
+    cues.write_text(source.replace('"""', '"""Reworded. ', 1) + "\n# a comment\n")
+    assert extractor_plan() == before  # documenting the code changes nothing it does
+    cues.write_text(source + "\nEXTRA_WEIGHT = 0.1\n")
+    assert extractor_plan()["code"] != before["code"]
     with pytest.raises(ValueError, match="extractor"):
         open_run(tmp_path / "run", {"benchmark": "upqa", **_extraction_plan([rag, edit])})
 
