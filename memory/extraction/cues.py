@@ -254,7 +254,8 @@ CUES: tuple[Cue, ...] = (
         "occupation",
         _I + r"\s+(?:(?:currently|also|still|now|mainly)\s+)?(?:work|worked|have worked|have been working|"
         r"am working|'m working)\s+(?:as|at|in|for)\b|\bfor a living\b|\bretired\b|\bmy (?:job|profession|"
-        r"occupation|career)\b|\b(?:i|we)\s+(?:run|own|manage|operate)\s+(?:a|an|my own|our own)\s+"
+        r"occupation|career) (?:is|was|as)\b|"
+        r"\b(?:i|we)\s+(?:run|own|manage|operate)\s+(?:a|an|my own|our own)\s+"
         r"(?!function|script|query|test|program|command|loop)|\bi(?:'m| am) (?:self-employed|unemployed|"
         r"employed)\b|"
         r"\bi used to (?:be|work)\b",

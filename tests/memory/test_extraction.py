@@ -160,6 +160,7 @@ def test_a_value_loses_the_whole_contracted_subject(extractor: CueExtractor) -> 
         "I read the docs but it still fails.",
         "I'm a beginner, can you explain recursion?",
         "I'm working on the report for tomorrow.",
+        "I've been wondering about advancing my career.",
     ],
 )
 def test_what_the_user_brings_to_the_chat_is_not_about_them(extractor: CueExtractor, text: str) -> None:
