@@ -115,7 +115,9 @@ def editors_plan(
 def open_run(out_dir: Path, fixed: Mapping[str, Any]) -> Path:
     """Create `out_dir` or reopen it; `fixed` are the settings every run into this folder must share.
 
-    Raises `ValueError` naming each setting that differs from the folder's first run."""
+    Raises `ValueError` naming each setting that differs from the folder's first run. Two parts may differ
+    without that: editors the folder has not used yet are added to its plan (`PER_NAME`), and a part only
+    some methods depend on (`KEPT_WHEN_ABSENT`) may be left out by a run without such methods."""
     out_dir = Path(out_dir)
     path = out_dir / PLAN_FILE
     wanted = json.loads(json.dumps(dict(fixed), default=str))  # as it reads back from the file
