@@ -12,7 +12,7 @@ from api.cli_common import ConfigOpt, SetOpt, csv_list, editors_for, fail, setti
 from api.console import err, out
 from api.settings import Settings
 from eval.errors import JudgeEndpointError
-from eval.run_dir import editors_plan, extractor_plan, fingerprint
+from eval.run_dir import editors_plan, extraction_plan, fingerprint
 from memory.errors import MemoryError_
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands, so `imprint --help` stays fast
@@ -141,12 +141,6 @@ def _editors(
     return editors_for(sorted({m.editor for m in methods if m.editor}), cluster_size, settings, overrides)
 
 
-def _extraction_plan(methods: Sequence[Method]) -> dict[str, Any]:
-    """The extractor's digest, where a method recalls what it stored; methods without retrieval leave the
-    plan as it was, so folders of edit-only runs resume whatever the extractor has become."""
-    return {"extractor": extractor_plan()} if any(m.retrieval for m in methods) else {}
-
-
 def _open(out_dir: Path, fixed: dict[str, Any], log_name: str = "items.jsonl") -> ItemLog:
     from eval.itemlog import ItemLog
     from eval.run_dir import open_run
@@ -200,7 +194,7 @@ def eval_upqa(
         "cluster_size": cluster_size,
         "model": settings.model,
         "editors": editors_plan(editors, one_edit_each=True),
-        **_extraction_plan(chosen),
+        **extraction_plan(chosen),
     }
     items = _open(out_dir, {**fixed, **_judge_plan(endpoint)})
     torch.manual_seed(seed)
@@ -343,7 +337,7 @@ def eval_prefeval(
         "history_turns": settings.history_turns,
         "model": settings.model,
         "editors": editors_plan(editors, one_edit_each=True),
-        **_extraction_plan(chosen),
+        **extraction_plan(chosen),
     }
     log_ = _open(out_dir, {**fixed, **_judge_plan(endpoint)})
     plan = PrefEvalPlan(chosen, set_names, counts, settings.history_turns)

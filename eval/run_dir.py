@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,6 +58,17 @@ def extractor_plan() -> dict[str, str]:
         tree = _without_docstrings(ast.parse(f.read_text(encoding="utf-8")))
         digest.update(f.name.encode("utf-8") + b"\0" + ast.dump(tree).encode("utf-8"))
     return {"name": "CueExtractor", "code": digest.hexdigest()}
+
+
+class _Method(Protocol):
+    @property
+    def retrieval(self) -> bool: ...
+
+
+def extraction_plan(methods: Iterable[_Method]) -> dict[str, Any]:
+    """The extractor's part of a plan, where a method recalls what it stored; methods without retrieval leave
+    the plan as it was, so folders of edit-only runs resume whatever the extractor has become."""
+    return {"extractor": extractor_plan()} if any(m.retrieval for m in methods) else {}
 
 
 def _without_docstrings(tree: ast.Module) -> ast.Module:

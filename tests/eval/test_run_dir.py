@@ -107,9 +107,8 @@ def test_the_extractor_digest_follows_its_code_and_refuses_a_mixed_folder(
     import shutil
 
     import memory.extraction as package
-    from api.eval_cli import _extraction_plan
     from eval.methods import parse_method
-    from eval.run_dir import extractor_plan
+    from eval.run_dir import extraction_plan, extractor_plan
 
     copy = tmp_path / "extraction"
     shutil.copytree(Path(package.__file__).parent, copy)
@@ -118,8 +117,8 @@ def test_the_extractor_digest_follows_its_code_and_refuses_a_mixed_folder(
     assert before == extractor_plan()  # the same code, the same digest
     rag = parse_method("rag", "rome", ["rome"])
     edit = parse_method("edit:rome", "rome", ["rome"])
-    assert _extraction_plan([edit]) == {}  # edit-only folders do not depend on the extractor
-    open_run(tmp_path / "run", {"benchmark": "upqa", **_extraction_plan([rag, edit])})
+    assert extraction_plan([edit]) == {}  # edit-only folders do not depend on the extractor
+    open_run(tmp_path / "run", {"benchmark": "upqa", **extraction_plan([rag, edit])})
 
     cues = copy / "cues.py"
     source = cues.read_text()
@@ -128,7 +127,7 @@ def test_the_extractor_digest_follows_its_code_and_refuses_a_mixed_folder(
     cues.write_text(source + "\nEXTRA_WEIGHT = 0.1\n")
     assert extractor_plan()["code"] != before["code"]
     with pytest.raises(ValueError, match="extractor"):
-        open_run(tmp_path / "run", {"benchmark": "upqa", **_extraction_plan([rag, edit])})
+        open_run(tmp_path / "run", {"benchmark": "upqa", **extraction_plan([rag, edit])})
 
 
 def test_a_folder_takes_methods_of_new_editors_but_not_new_settings_of_its_own(tmp_path: Path) -> None:
