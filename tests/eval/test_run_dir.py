@@ -82,28 +82,13 @@ def test_a_setting_added_later_is_left_out_while_it_edits_as_before(tmp_path: Pa
         assert not chat & set(off)
         on = editors_plan({"rome": get_editor("rome", chat_contexts=2)}, one_edit_each)["rome"]
         assert chat <= set(on) and {k: v for k, v in on.items() if k in off} == off
-    later = chat | {"held_questions", "chat_context_source"}  # every setting ROME gained after the folder
+    later = chat | {"held_questions"}  # every setting ROME gained after the folder was written
     before = {k: v for k, v in portable(get_editor("rome").settings()).items() if k not in later}
     open_run(tmp_path / "run", {"editors": {"rome": before}})  # written before the fields existed
     inert = get_editor("rome", chat_contexts=0, chat_context_turns=9)  # acts only through chat_contexts
     open_run(tmp_path / "run", {"editors": editors_plan({"rome": inert})})
     with pytest.raises(ValueError, match=r"editors: was"):
         open_run(tmp_path / "run", {"editors": editors_plan({"rome": get_editor("rome", chat_contexts=2)})})
-
-
-def test_chat_contexts_of_worked_requests_are_another_experiment_than_text(tmp_path: Path) -> None:
-    """A chat-context folder planned before `chat_context_source` existed (its exchanges were text) resumes
-    under "text" and refuses "tasks"; with no chat contexts the source changes nothing and is left out."""
-    text = editors_plan({"rome": get_editor("rome", chat_contexts=2)})["rome"]
-    assert "chat_context_source" not in text
-    tasks = editors_plan({"rome": get_editor("rome", chat_contexts=2, chat_context_source="tasks")})["rome"]
-    assert tasks == {**text, "chat_context_source": "tasks"}
-    idle = editors_plan({"rome": get_editor("rome", chat_contexts=0, chat_context_source="tasks")})["rome"]
-    assert idle == editors_plan({"rome": get_editor("rome")})["rome"]
-    open_run(tmp_path / "run", {"editors": {"rome": text}})
-    open_run(tmp_path / "run", {"editors": editors_plan({"rome": get_editor("rome", chat_contexts=2)})})
-    with pytest.raises(ValueError, match=r"editors: was"):
-        open_run(tmp_path / "run", {"editors": {"rome": tasks}})
 
 
 @pytest.mark.parametrize("name", available_editors())

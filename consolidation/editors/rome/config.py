@@ -7,8 +7,6 @@ from pathlib import Path
 
 from consolidation.editors.everyday import EVERYDAY_QUESTIONS
 
-CHAT_CONTEXT_SOURCES = ("text", "tasks")  # RomeConfig.chat_context_source
-
 
 @dataclass(frozen=True)
 class RomeConfig:
@@ -47,10 +45,6 @@ class RomeConfig:
     chat_contexts: int = 0
     chat_context_turns: int = 4
     chat_context_chars: int = 300
-    # what the exchanges are: "text", encyclopaedia paragraphs (asked: the first sentence, answered: the
-    # rest); "tasks", worked requests (GSM8K problems and solutions, `rome.task_exchanges`), closer to the
-    # requests users send before asking something else. "text" is how chat contexts were first made
-    chat_context_source: str = "text"
     # fit δ in every key context too (prefixes and chat contexts; the name is from before chat contexts), as
     # ROME does; False fits it in the bare prompt only
     use_prefixes_for_v: bool = True
@@ -129,11 +123,6 @@ class RomeConfig:
             raise ValueError(f"RomeConfig.refit_max must be ≥ 0, got {self.refit_max}")
         if min(self.chat_contexts, self.chat_context_turns, self.chat_context_chars) < 0:
             raise ValueError(f"RomeConfig's chat context settings must be ≥ 0, got {self}")
-        if self.chat_context_source not in CHAT_CONTEXT_SOURCES:
-            raise ValueError(
-                f"RomeConfig.chat_context_source must be one of {CHAT_CONTEXT_SOURCES}, "
-                f"got {self.chat_context_source!r}"
-            )
         if self.layer < 0 or "{}" not in self.module_template:
             raise ValueError(f"RomeConfig needs layer ≥ 0 and a '{{}}' in module_template, got {self}")
 

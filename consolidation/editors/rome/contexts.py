@@ -110,23 +110,11 @@ def chat_contexts(
             f"chat contexts need {n * turns} paragraphs of ≥ {MIN_PARAGRAPH_CHARS} characters, "
             f"found {len(pool)}"
         )
-    return contexts_of_exchanges(tokenizer, [exchange(p[:max_chars]) for p in pool], n, turns, seed)
-
-
-def contexts_of_exchanges(
-    tokenizer: Any, pool: Sequence[tuple[str, str]], n: int, turns: int, seed: int
-) -> list[KeyContext]:
-    """`n` chat contexts of `turns` exchanges each, drawn from `pool` with a private seeded generator
-    (the same picks for the same pool size and seed, whatever the exchanges say); [] when the template
-    renders no earlier turns."""
-    if n <= 0 or turns <= 0:
-        return []
-    if len(pool) < n * turns:
-        raise InvalidInput(f"chat contexts need {n * turns} exchanges, found {len(pool)}")
-    picked = random.Random(seed).sample(range(len(pool)), n * turns)
+    picked = random.Random(seed).sample(pool, n * turns)
     out: list[KeyContext] = []
     for i in range(n):
-        context = chat_context(tokenizer, [pool[j] for j in picked[i * turns : (i + 1) * turns]])
+        pairs = [exchange(p[:max_chars]) for p in picked[i * turns : (i + 1) * turns]]
+        context = chat_context(tokenizer, pairs)
         if context is None:
             return []
         out.append(context)

@@ -11,7 +11,6 @@ import logging
 import weakref
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, cast
 
@@ -30,7 +29,7 @@ from consolidation.editors.base import (
 from consolidation.editors.everyday import EVERYDAY_QUESTIONS
 from consolidation.editors.registry import register_editor
 from consolidation.editors.rome.config import RomeConfig
-from consolidation.editors.rome.contexts import KeyContext, chat_contexts, contexts_of_exchanges
+from consolidation.editors.rome.contexts import KeyContext, chat_contexts
 from consolidation.editors.rome.covariance import (
     interleaved_paragraphs,
     model_fingerprint,
@@ -55,7 +54,6 @@ from consolidation.editors.rome.joint import (
 )
 from consolidation.editors.rome.keys import question_inputs, sample_prefixes, subject_inputs
 from consolidation.editors.rome.recall import answers_target
-from consolidation.editors.rome.task_exchanges import task_exchanges
 from consolidation.editors.rome.tracing import add_to_output
 from consolidation.editors.rome.values import compute_delta_v
 from memory.errors import InvalidInput
@@ -99,11 +97,7 @@ class RomeEditor(Editor):
     history_settings = frozenset({"refit_lost", "refit_max"})  # a refit needs an earlier live fact
     added_settings: ClassVar[Mapping[str, tuple[Any, frozenset[str]]]] = MappingProxyType(
         {
-            "chat_contexts": (
-                0,
-                frozenset({"chat_context_turns", "chat_context_chars", "chat_context_source"}),
-            ),
-            "chat_context_source": ("text", frozenset()),
+            "chat_contexts": (0, frozenset({"chat_context_turns", "chat_context_chars"})),
             "held_questions": (0, frozenset()),
         }
     )
@@ -370,25 +364,20 @@ class RomeEditor(Editor):
             if cfg.chat_contexts > 0:
                 if cfg.data_dir is None:
                     raise InvalidInput("ROME's chat contexts need RomeConfig.data_dir (their plain text)")
-                chats = self._chat_contexts(tokenizer, cfg.data_dir)
+                paragraphs = interleaved_paragraphs(text_files(cfg.data_dir))
+                chats = chat_contexts(
+                    tokenizer,
+                    paragraphs,
+                    cfg.chat_contexts,
+                    cfg.chat_context_turns,
+                    cfg.chat_context_chars,
+                    cfg.prefix_seed,
+                )
                 if not chats:
                     log.warning("the tokenizer's chat template takes no earlier turns; no ROME chat contexts")
                 contexts += chats
             self._contexts[model] = contexts
         return contexts
-
-    def _chat_contexts(self, tokenizer: Any, data_dir: Path) -> list[KeyContext]:
-        """The configured chat contexts, their exchanges drawn from the data dir's text or worked requests."""
-        cfg = self.config
-        n, turns, chars, seed = (
-            cfg.chat_contexts,
-            cfg.chat_context_turns,
-            cfg.chat_context_chars,
-            cfg.prefix_seed,
-        )
-        if cfg.chat_context_source == "tasks":
-            return contexts_of_exchanges(tokenizer, task_exchanges(data_dir, chars), n, turns, seed)
-        return chat_contexts(tokenizer, interleaved_paragraphs(text_files(data_dir)), n, turns, chars, seed)
 
     def _cholesky_of(self, model: nn.Module, tokenizer: Any, module_name: str) -> torch.Tensor:
         """Lower Cholesky factor (float64, CPU) of C + ridge·mean(diag C)·I; computed once per weights."""
