@@ -12,7 +12,7 @@ from api.cli_common import ConfigOpt, SetOpt, csv_list, editors_for, fail, setti
 from api.console import err, out
 from api.settings import Settings
 from eval.errors import JudgeEndpointError
-from eval.run_dir import editors_plan, extraction_plan, fingerprint
+from eval.run_dir import editors_plan, edits_plan, extraction_plan, fingerprint
 from memory.errors import MemoryError_
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands, so `imprint --help` stays fast
@@ -195,6 +195,7 @@ def eval_upqa(
         "model": settings.model,
         "editors": editors_plan(editors, one_edit_each=True),
         **extraction_plan(chosen),
+        **edits_plan(chosen),
     }
     items = _open(out_dir, {**fixed, **_judge_plan(endpoint)})
     torch.manual_seed(seed)
@@ -338,6 +339,7 @@ def eval_prefeval(
         "model": settings.model,
         "editors": editors_plan(editors, one_edit_each=True),
         **extraction_plan(chosen),
+        **edits_plan(chosen),
     }
     log_ = _open(out_dir, {**fixed, **_judge_plan(endpoint)})
     plan = PrefEvalPlan(chosen, set_names, counts, settings.history_turns)

@@ -24,7 +24,7 @@ PLAN_FILE = "plan.json"
 # ran edit:rome can go on with edit:lora as long as ROME's settings are the ones it ran with
 PER_NAME = frozenset({"editors"})
 # parts only some methods depend on: a later run without such methods leaves what the folder recorded
-KEPT_WHEN_ABSENT = frozenset({"extractor"})
+KEPT_WHEN_ABSENT = frozenset({"extractor", "edits"})
 # editor settings that say where a file lies, not what the editor does
 LOCATION_KEYS = frozenset({"cov_cache_dir", "data_dir"})
 
@@ -69,6 +69,24 @@ def extraction_plan(methods: Iterable[_Method]) -> dict[str, Any]:
     """The extractor's part of a plan, where a method recalls what it stored; methods without retrieval leave
     the plan as it was, so folders of edit-only runs resume whatever the extractor has become."""
     return {"extractor": extractor_plan()} if any(m.retrieval for m in methods) else {}
+
+
+class _Editing(Protocol):
+    @property
+    def editor(self) -> str | None: ...
+
+
+# how an evaluation writes an item's edit: the user's whole memory as the service writes it
+# (`Workspace.edit`); folders from before it (the editor's bare increment) record no such part
+EDITS_AS_SERVED = "memory"
+
+
+def edits_plan(methods: Iterable[_Editing]) -> dict[str, Any]:
+    """How the edits behind a plan's answers were written, where a method edits. Folders made before this
+    part existed hold the editor's bare increment (`compute_delta`) and record none, so they refuse to take
+    edits written as the service writes them rather than mix the two. Methods without weights leave the
+    plan as it was, so `none`, `prompt` and `rag` still resume those folders."""
+    return {"edits": EDITS_AS_SERVED} if any(m.editor for m in methods) else {}
 
 
 def _without_docstrings(tree: ast.Module) -> ast.Module:

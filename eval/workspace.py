@@ -23,6 +23,7 @@ from memory.history import History
 from memory.observations import Observation
 from memory.recall import RecallConfig, Recaller, format_memory_line
 from memory.store import ObservationStore
+from memory.weights.delta import Delta
 from memory.weights.weight_memory import WeightMemory
 
 log = logging.getLogger(__name__)
@@ -80,13 +81,19 @@ class Workspace:
 
     def edit(self, user_id: str, editor_name: str, request: EditRequest, provenance: dict[str, Any]) -> float:
         """Write `request` into `user_id`'s weights with the named editor, once; returns the seconds the edit
-        took (read back from the ledger when an earlier run made it)."""
+        took (read back from the ledger when an earlier run made it).
+
+        The edit is the user's whole memory as the service writes it (`Editor.compute_memory` onto an empty
+        memory, what consolidation does for a user's first fact), not the editor's bare increment
+        (`compute_delta`): ROME's memory also pins the contexts it fitted in and the tokens around the
+        subject, and holds everyday questions if configured, so only this way is `hybrid` imprint as it
+        runs and every editor setting in the folder's plan acts on its answers."""
         done = self.weights.versions(user_id)
         if done:
             return float(done[-1].seconds)
         editor = self.editors[editor_name]
         started = time.perf_counter()
-        delta = editor.compute_delta(self.model, self.tokenizer, [request])
+        delta = editor.compute_memory(self.model, self.tokenizer, [request], Delta())
         took = time.perf_counter() - started
         self.weights.commit(
             user_id,

@@ -149,3 +149,24 @@ def test_a_folder_from_before_the_extractor_digest_refuses_retrieval(tmp_path: P
     open_run(tmp_path / "run", {"benchmark": "upqa", "editors": {}})
     with pytest.raises(ValueError, match="extractor: was None"):
         open_run(tmp_path / "run", {"benchmark": "upqa", "editors": {}, "extractor": {"sha256": "a"}})
+
+
+def test_a_folder_of_bare_increments_refuses_edits_written_as_served(tmp_path: Path) -> None:
+    """Folders from before `edits_plan` hold the editor's bare increment per item; the edits methods of a
+    later run are written as the service writes them, so the folder refuses them, and still takes `rag`."""
+    from eval.methods import parse_method
+    from eval.run_dir import edits_plan
+
+    rag = parse_method("rag", "rome", ["rome"])
+    hybrid = parse_method("hybrid", "rome", ["rome"])
+    assert edits_plan([rag]) == {}
+    assert edits_plan([rag, hybrid]) == {"edits": "memory"}
+    old = tmp_path / "old"
+    open_run(old, {"benchmark": "upqa", "editors": {"rome": {"layer": 8}}})
+    open_run(old, {"benchmark": "upqa", "editors": {}, **edits_plan([rag])})
+    with pytest.raises(ValueError, match="edits: was None, now 'memory'"):
+        open_run(old, {"benchmark": "upqa", "editors": {"rome": {"layer": 8}}, **edits_plan([hybrid])})
+    new = tmp_path / "new"
+    open_run(new, {"benchmark": "upqa", "editors": {"rome": {"layer": 8}}, **edits_plan([hybrid])})
+    open_run(new, {"benchmark": "upqa", "editors": {}, **edits_plan([rag])})  # kept for the edits there
+    assert json.loads((new / PLAN_FILE).read_text())["edits"] == "memory"
