@@ -72,29 +72,31 @@ bench-recall: $(STAMP)
 # UPQA and PrefEval give each user one edit, so the refit settings (RomeConfig.refit_lost) are not in their plans.
 # Folders with rag or hybrid also record the extractor's digest; _facts: the extractor with facts about the user
 # (polarity "is", commit 3842f87). The _pinned folders' retrieval answers came from the extractor before it.
+# _served: each item's edit written as consolidation writes it (Workspace.edit, commit 5334529); the folders
+# before it hold the editor's bare increment and refuse edit methods now.
 METHODS ?= none,prompt,rag,edit:rome,edit:lora,edit:ftm,hybrid
 LIMIT_ARG = $(if $(LIMIT),--limit $(LIMIT))
 
 eval-upqa: $(STAMP)
 	$(VENV)/bin/imprint eval upqa --data $(DATA_DIR)/upqa/UPQA/balanced_subset_200.json --methods $(METHODS) \
-	  $(LIMIT_ARG) --out results/eval/upqa_200_facts
+	  $(LIMIT_ARG) --out results/eval/upqa_200_served
 
 eval-upqa-cluster9: $(STAMP)
 	$(VENV)/bin/imprint eval upqa --data $(DATA_DIR)/upqa/UPQA/balanced_subset_200_cluster9.json --cluster-size 3 \
-	  --methods $(METHODS) $(LIMIT_ARG) --out results/eval/upqa_200_cluster9_facts
+	  --methods $(METHODS) $(LIMIT_ARG) --out results/eval/upqa_200_cluster9_served
 
 eval-prefeval: $(STAMP)
 	$(VENV)/bin/imprint eval prefeval --data-dir $(DATA_DIR)/prefeval --turns 0,4,10 \
-	  --methods none,prompt,rag,edit:rome,hybrid $(LIMIT_ARG) --out results/eval/prefeval_facts
+	  --methods none,prompt,rag,edit:rome,hybrid $(LIMIT_ARG) --out results/eval/prefeval_served
 
 # ROME keys and values over two chat contexts, with the full v* fit (docs/results.md, chat_contexts)
 CHAT_SETTINGS = --set chat_contexts=2 --set early_stop_on_greedy=false
 
 eval-prefeval-chat: $(STAMP)
 	$(VENV)/bin/imprint eval prefeval --data-dir $(DATA_DIR)/prefeval --turns 0,4,10 --sets explicit \
-	  --methods edit:rome $(CHAT_SETTINGS) $(LIMIT_ARG) --out results/eval/prefeval_chat_contexts
+	  --methods edit:rome $(CHAT_SETTINGS) $(LIMIT_ARG) --out results/eval/prefeval_chat_served
 	$(VENV)/bin/imprint eval prefeval --data-dir $(DATA_DIR)/prefeval --turns 0,4,10 --sets explicit \
-	  --methods hybrid $(CHAT_SETTINGS) $(LIMIT_ARG) --out results/eval/prefeval_hybrid_chat_facts
+	  --methods hybrid $(CHAT_SETTINGS) $(LIMIT_ARG) --out results/eval/prefeval_hybrid_chat_served
 
 # ROME's 100 sequential edits (bench-edit) with the chat contexts and full fit of eval-prefeval-chat
 bench-edit-chat: $(STAMP)
