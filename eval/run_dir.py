@@ -61,8 +61,13 @@ def extractor_plan() -> dict[str, str]:
 
 
 class _Method(Protocol):
+    """What a plan reads of a method: whether it recalls what the extractor stored, and which editor edits."""
+
     @property
     def retrieval(self) -> bool: ...
+
+    @property
+    def editor(self) -> str | None: ...
 
 
 def extraction_plan(methods: Iterable[_Method]) -> dict[str, Any]:
@@ -71,17 +76,12 @@ def extraction_plan(methods: Iterable[_Method]) -> dict[str, Any]:
     return {"extractor": extractor_plan()} if any(m.retrieval for m in methods) else {}
 
 
-class _Editing(Protocol):
-    @property
-    def editor(self) -> str | None: ...
-
-
 # how an evaluation writes an item's edit: the user's whole memory as the service writes it
 # (`Workspace.edit`); folders from before it (the editor's bare increment) record no such part
 EDITS_AS_SERVED = "memory"
 
 
-def edits_plan(methods: Iterable[_Editing]) -> dict[str, Any]:
+def edits_plan(methods: Iterable[_Method]) -> dict[str, Any]:
     """How the edits behind a plan's answers were written, where a method edits. Folders made before this
     part existed hold the editor's bare increment (`compute_delta`) and record none, so they refuse to take
     edits written as the service writes them rather than mix the two. Methods without weights leave the
