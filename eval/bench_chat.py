@@ -27,7 +27,7 @@ from agent.llm import GenerationConfig
 from agent.prompts import build_messages
 from api.runtime import Runtime, build_runtime
 from api.settings import Settings
-from consolidation.editors import editor_for
+from consolidation.editors import Editor, EditRequest, editor_for
 from eval.upqa import edit_request, load_upqa
 from memory.observations import Observation, Polarity, Status
 
@@ -53,10 +53,12 @@ class ChatBenchPlan:
     edits: int = 3  # ROME edits committed to the user's weight memory
 
 
-def _seed_user(rt: Runtime, settings: Settings, plan: ChatBenchPlan) -> None:
+def _seed_user(rt: Runtime, settings: Settings, plan: ChatBenchPlan, editor: Editor | None = None) -> None:
     """Observations from UPQA targets (pending for `USER`, in the weights for `CONSOLIDATED`), and
     `plan.edits` real ROME edits committed to both users' weight memories (without the drift gate:
-    committing is consolidation's cost, not a turn's)."""
+    committing is consolidation's cost, not a turn's). Each commit is the user's whole memory as
+    consolidation writes it (`compute_memory`: ROME's pinned keys included), so a turn applies the delta a
+    served user carries, not the editor's bare rank-one increments."""
     assert settings.data_dir is not None
     records = load_upqa(settings.data_dir / UPQA, limit=max(plan.memories, plan.edits))
     observations = [
@@ -77,17 +79,20 @@ def _seed_user(rt: Runtime, settings: Settings, plan: ChatBenchPlan) -> None:
     ]
     rt.store.add_many([*observations, *consolidated])
     lm, weights = rt.require_lm(), rt.require_weights()
-    editor = editor_for("rome", 1, settings.data_dir, settings.cache_dir)
+    editor = editor or editor_for("rome", 1, settings.data_dir, settings.cache_dir)
     gate, weights.gate = weights.gate, None
+    history: list[EditRequest] = []
     try:
         for record in records[: plan.edits]:
             request = edit_request(record, lm.tokenizer)
             start = time.perf_counter()
-            delta = editor.compute_delta(lm.model, lm.tokenizer, [request])
+            memory = editor.compute_memory(lm.model, lm.tokenizer, [request], weights.delta(USER), history)
+            history.append(request)
             for user in (USER, CONSOLIDATED):
                 weights.commit(
                     user,
-                    delta,
+                    memory,
+                    whole=True,
                     editor="rome",
                     settings=editor.settings(),
                     requests=[
