@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from agent.llm import Message
 
@@ -25,3 +26,12 @@ def build_messages(memory_lines: Sequence[str], history: Sequence[Message], user
         *history,
         {"role": "user", "content": user_text},
     ]
+
+
+def recall_context(tokenizer: Any, memory_lines: Sequence[str]) -> str:
+    """The system turn that carries `memory_lines`, rendered as every prompt with them begins: the text an
+    edit holds in place (`EditRequest.held_contexts`) so the weights leave the recalled words as they read."""
+    text: str = tokenizer.apply_chat_template(
+        [{"role": "system", "content": system_prompt(memory_lines)}], tokenize=False
+    )
+    return text

@@ -178,7 +178,7 @@ def eval_upqa(
 
     from eval.provenance import provenance
     from eval.upqa import load_upqa
-    from eval.upqa_eval import UpqaPlan, publish_upqa, run_upqa
+    from eval.upqa_eval import HELD_IN_UPQA, UpqaPlan, publish_upqa, run_upqa
 
     settings = settings_for(config)
     chosen = _methods(methods, settings)
@@ -195,7 +195,7 @@ def eval_upqa(
         "model": settings.model,
         "editors": editors_plan(editors, one_edit_each=True),
         **extraction_plan(chosen),
-        **edits_plan(chosen),
+        **edits_plan(chosen, holds=HELD_IN_UPQA),
     }
     items = _open(out_dir, {**fixed, **_judge_plan(endpoint)})
     torch.manual_seed(seed)

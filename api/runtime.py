@@ -16,7 +16,7 @@ from agent.graph import GraphDeps
 from agent.llm import ChatLM, GenerationConfig
 from agent.model_loading import load_model
 from agent.observer import Observer
-from agent.prompts import build_messages
+from agent.prompts import build_messages, recall_context
 from agent.threads import delete_user_threads, open_checkpointer
 from api.auth import KeyStore
 from api.settings import Settings
@@ -143,6 +143,7 @@ def _consolidation(rt: Runtime, judge: TargetJudge) -> ConsolidationService | No
         config,
         absorbed,
         render=as_the_agent_asks,
+        recall_render=lambda lines: recall_context(tokenizer, lines),
     )
     runs = RunLog(settings.runs_path)
     rt._closers.append(runs.close)

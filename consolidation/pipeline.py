@@ -27,6 +27,7 @@ from consolidation.preferences.requests import edit_request, probe_item
 from memory.embedder import Embedder
 from memory.faults import crash_point
 from memory.observations import Observation, Status
+from memory.recall import memory_line
 from memory.store import ObservationStore
 from memory.weights.delta import Delta
 from memory.weights.gate import CommitRejected
@@ -35,6 +36,7 @@ from memory.weights.weight_memory import WeightMemory
 
 log = logging.getLogger(__name__)
 
+MAX_HELD_LINES = 3  # of a preference's observations, the distinct words an edit holds as recalled lines
 SOURCE = "consolidation"  # the ledger entries this pipeline writes carry it, so reconcile reads only those
 
 
@@ -97,12 +99,18 @@ class Consolidator:
         config: ConsolidationConfig | None = None,
         absorbed: AbsorbedLog | None = None,
         render: Render | None = None,
+        recall_render: Callable[[Sequence[str]], str] | None = None,
     ) -> None:
         self.store, self.weights, self.editor = store, weights, editor
         self.absorbed = absorbed  # None: repeats of a preference in weights stay pending, unedited
         # the prompt the agent sends for a question (its system prompt, chat template): edits are made,
         # and verified, where they will be read; default: the question alone in the chat template
         self.render = render or bare_chat(tokenizer)
+        # the system turn carrying recalled lines, as the agent renders it: an edit holds the words that
+        # stated its preference there (`EditRequest.held_contexts`), because every recalled line states a
+        # preference in the same words ("I love", "my favourite") and the weights serve beside them.
+        # None: edits hold nothing of the kind
+        self.recall_render = recall_render
         self.model, self.tokenizer, self.embedder, self.judge = model, tokenizer, embedder, judge
         self.config = config or ConsolidationConfig()
 
@@ -195,7 +203,8 @@ class Consolidator:
             result.superseded += self._supersede_in_retrieval(user_id, pref, in_weights_ids)
         if promote:
             say(f"editing {len(promote)} preference(s) into the weights with {self.editor.name}")
-            self._promote(user_id, promote, entries, result, say)
+            evidence = {o.id: o.evidence for o in observations}
+            self._promote(user_id, promote, entries, result, say, evidence)
         result.finished = time.time()
         say(
             f"done in {result.finished - result.started:.1f} s: {result.count('committed')} committed, "
@@ -222,19 +231,24 @@ class Consolidator:
         entries: list[dict[str, Any]],
         result: RunResult,
         say: Progress,
+        evidence: dict[str, str],
     ) -> None:
         subjects = [self._subject_for(p, entries) for p in prefs]
+        requests = [
+            edit_request(pref, self.render, subject, self._held(pref, evidence))
+            for pref, subject in zip(prefs, subjects, strict=True)
+        ]
         history = [_request_of(e) for e in entries]
         started = time.perf_counter()
         current = self.weights.delta(user_id)
         chosen = list(range(len(prefs)))
         failed: dict[int, str] = {}
-        memory, missed = self._edit(current, history, prefs, subjects, chosen)
+        memory, missed = self._edit(current, history, requests, prefs, subjects, chosen)
         if missed:  # drop the preferences the edit did not take, and edit the rest once more
             failed.update({i: "not recalled after the edit" for i in missed})
             chosen = [i for i in chosen if i not in missed]
             if chosen:
-                memory, missed = self._edit(current, history, prefs, subjects, chosen)
+                memory, missed = self._edit(current, history, requests, prefs, subjects, chosen)
                 if missed:
                     reason = "not recalled after re-editing without the preferences that failed"
                     failed.update({i: reason for i in chosen})
@@ -243,7 +257,7 @@ class Consolidator:
             result.outcomes.append(Outcome(prefs[i].summary(), "rejected", reason, prefs[i].support))
         if not chosen:
             return
-        new_entries = [_entry(prefs[i], subjects[i], self.render) for i in chosen]
+        new_entries = [_entry(prefs[i], subjects[i], requests[i]) for i in chosen]
         seconds = time.perf_counter() - started
         crash_point("consolidation:computed")  # the memory is computed and verified, nothing written
         say(f"checking drift of {len(chosen)} edit(s) before commit")
@@ -285,17 +299,25 @@ class Consolidator:
                 return phrase
         return pref.aspect
 
+    def _held(self, pref: Preference, evidence: dict[str, str]) -> list[str]:
+        """The recall context an edit of `pref` holds: its observations' words as recalled lines."""
+        if self.recall_render is None:
+            return []
+        lines = list(dict.fromkeys(memory_line(evidence[i]) for i in pref.support if i in evidence))
+        return [self.recall_render(lines[:MAX_HELD_LINES])] if lines else []
+
     def _edit(
         self,
         current: Delta,
         history: list[EditRequest],
+        requests: Sequence[EditRequest],
         prefs: Sequence[Preference],
         subjects: Sequence[str],
         chosen: Sequence[int],
     ) -> tuple[Delta, list[int]]:
         """The whole memory with preferences `chosen` written in, and which of them it does not recall."""
-        requests = [edit_request(prefs[i], self.render, subjects[i]) for i in chosen]
-        memory = self.editor.compute_memory(self.model, self.tokenizer, requests, current, history)
+        asked = [requests[i] for i in chosen]
+        memory = self.editor.compute_memory(self.model, self.tokenizer, asked, current, history)
         missed = self._verify(memory, [prefs[i] for i in chosen], [subjects[i] for i in chosen])
         return memory, [chosen[k] for k in missed]
 
@@ -318,10 +340,9 @@ class Consolidator:
         return [k for k, v in enumerate(verdicts) if not v.hit]
 
 
-def _entry(pref: Preference, subject: str, render: Render) -> dict[str, Any]:
+def _entry(pref: Preference, subject: str, request: EditRequest) -> dict[str, Any]:
     """The ledger's record of one edit: enough to re-ask it (retention), rebuild it (re-fitting editors)
     and reconcile statuses (which observations it carries and supersedes)."""
-    request = edit_request(pref, render, subject)
     item = probe_item(pref, subject)
     return {
         "source": SOURCE,
@@ -337,6 +358,7 @@ def _entry(pref: Preference, subject: str, render: Render) -> dict[str, Any]:
         "paraphrases": request.paraphrases,
         "subject_synonyms": request.subject_synonyms,
         "target_synonyms": request.target_synonyms,
+        "held_contexts": request.held_contexts,
     }
 
 
@@ -348,4 +370,5 @@ def _request_of(entry: dict[str, Any]) -> EditRequest:
         paraphrases=list(entry.get("paraphrases", [])),
         subject_synonyms=list(entry.get("subject_synonyms", [])),
         target_synonyms=list(entry.get("target_synonyms", [])),
+        held_contexts=list(entry.get("held_contexts", [])),
     )

@@ -81,12 +81,17 @@ def extraction_plan(methods: Iterable[_Method]) -> dict[str, Any]:
 EDITS_AS_SERVED = "memory"
 
 
-def edits_plan(methods: Iterable[_Method]) -> dict[str, Any]:
+def edits_plan(methods: Iterable[_Method], holds: str | None = None) -> dict[str, Any]:
     """How the edits behind a plan's answers were written, where a method edits. Folders made before this
     part existed hold the editor's bare increment (`compute_delta`) and record none, so they refuse to take
     edits written as the service writes them rather than mix the two. Methods without weights leave the
-    plan as it was, so `none`, `prompt` and `rag` still resume those folders."""
-    return {"edits": EDITS_AS_SERVED} if any(m.editor for m in methods) else {}
+    plan as it was, so `none`, `prompt` and `rag` still resume those folders.
+
+    `holds` names what each edit request holds in place (`EditRequest.held_contexts`), for evaluations whose
+    requests carry any: a folder of edits that held nothing then refuses edits that hold something."""
+    if not any(m.editor for m in methods):
+        return {}
+    return {"edits": f"{EDITS_AS_SERVED}, holding {holds}" if holds else EDITS_AS_SERVED}
 
 
 def _without_docstrings(tree: ast.Module) -> ast.Module:

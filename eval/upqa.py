@@ -9,6 +9,7 @@ agent uses, so edits are written in the form they are later asked in; the subjec
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,12 +82,15 @@ def chat_prompt(tokenizer: Any, question: str) -> str:
     return text
 
 
-def edit_request(record: UpqaRecord, tokenizer: Any, render: Render | None = None) -> EditRequest:
+def edit_request(
+    record: UpqaRecord, tokenizer: Any, render: Render | None = None, held: Sequence[str] = ()
+) -> EditRequest:
     """The record as an edit: chat-form question, subject = attribute type, synonyms from a cluster record.
 
     `render` builds the prompt from a question (default: the question as the only chat turn); the method
     comparison renders it the way the agent asks, system prompt included, so edits meet their questions in
-    the form they are later asked in."""
+    the form they are later asked in. `held` are texts the edit should leave as the model reads them
+    (`EditRequest.held_contexts`)."""
     subject = record.subject
     render = render or (lambda question: chat_prompt(tokenizer, question))
     prompt = render(record.question)
@@ -104,6 +108,7 @@ def edit_request(record: UpqaRecord, tokenizer: Any, render: Render | None = Non
         paraphrases=[render(q) for q in record.questions[:-1]],
         subject_synonyms=list(record.subjects[:-1]),
         target_synonyms=list(record.targets[:-1]),
+        held_contexts=list(held),
     )
 
 

@@ -118,4 +118,9 @@ def format_memory_line(obs: Observation) -> str:
     followed most often in a side-by-side try of four prompt forms (system list, quoted words, user-turn
     prefix, fake earlier turn); the structured summary is kept for display and clustering.
     """
-    return '"' + " ".join(obs.evidence.split()) + '"'
+    return memory_line(obs.evidence)
+
+
+def memory_line(words: str) -> str:
+    """`words` as a recalled line reads (`format_memory_line`): quoted, whitespace collapsed."""
+    return '"' + " ".join(words.split()) + '"'

@@ -39,6 +39,10 @@ class EditRequest:
     paraphrases: list[str] = field(default_factory=list)
     subject_synonyms: list[str] = field(default_factory=list)
     target_synonyms: list[str] = field(default_factory=list)
+    # texts, rendered as the model reads them, that the edit should leave as they were read before it: the
+    # user's own words as recall puts them in the system prompt, which every turn of a hybrid memory shows
+    # beside the weights. Editors that can hold inputs in place (ROME's joint solve) hold every token of them
+    held_contexts: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name in ("prompt", "subject", "target"):
@@ -53,7 +57,7 @@ class EditRequest:
                 f"subject {self.subject!r} does not occur in prompt {self.prompt!r}; "
                 "put it in the prompt or write the prompt as a template with '{}'"
             )
-        for name in ("paraphrases", "subject_synonyms", "target_synonyms"):
+        for name in ("paraphrases", "subject_synonyms", "target_synonyms", "held_contexts"):
             values = getattr(self, name)
             if any(not isinstance(v, str) or not v.strip() for v in values):
                 raise InvalidInput(f"EditRequest.{name} must hold non-empty strings, got {values!r}")

@@ -44,10 +44,13 @@ def questions(pref: Preference, subject: str | None = None) -> list[str]:
     return [t.format(aspect) for t in TEMPLATES[pref.polarity]]
 
 
-def edit_request(pref: Preference, render: Render, subject: str | None = None) -> EditRequest:
+def edit_request(
+    pref: Preference, render: Render, subject: str | None = None, held: Sequence[str] = ()
+) -> EditRequest:
     """The edit that writes `pref` into the weights; `subject` overrides the aspect phrasing (an earlier
     edit's subject, so this one replaces it). `render` turns a question into the prompt the agent sends
-    (its system prompt and chat template), so the edit is made where it will be read."""
+    (its system prompt and chat template), so the edit is made where it will be read; `held` are texts it
+    leaves as they read (`EditRequest.held_contexts`)."""
     aspect = subject or pref.aspect
     asked = [render(q) for q in questions(pref, aspect)]
     return EditRequest(
@@ -57,6 +60,7 @@ def edit_request(pref: Preference, render: Render, subject: str | None = None) -
         paraphrases=asked[1:],
         subject_synonyms=_others(pref.subjects, aspect),
         target_synonyms=_others(pref.targets, pref.value),
+        held_contexts=list(held),
     )
 
 

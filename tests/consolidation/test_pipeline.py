@@ -7,10 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from agent.llm import ChatLM
+from agent.prompts import recall_context
 from consolidation.editors.rome.joint import SHARED_LABEL, held_label, label_for
+from consolidation.editors.rome.keys import text_inputs
 from consolidation.metrics import greedy_answers
+from consolidation.pipeline import _request_of
 from consolidation.preferences.requests import TEMPLATES
 from consolidation.runs import DONE, SKIPPED, RunLog
 from consolidation.scheduler import ConsolidationService
@@ -137,3 +141,28 @@ def test_a_repeated_preference_is_absorbed_not_edited_again(world: World) -> Non
     w.weights.revert(USER, 0)  # rolling the version back returns the absorbed repeat to retrieval as well
     assert w.consolidator.reconcile(USER) == 3
     assert w.store.get(USER, again.id).status is Status.PENDING
+
+
+def test_an_edit_holds_the_words_that_stated_its_preference_as_recall_shows_them(world: World) -> None:
+    """With a recall renderer, the edit's request holds its observations' words in the system turn recall
+    puts them in; the ledger keeps them (a refit rebuilds the same request), and under the committed memory
+    the edited module reads every token of that turn as the base model did."""
+    w = world
+    w.consolidator.recall_render = lambda lines: recall_context(w.lm.tokenizer, lines)
+    observe(w, "hobbies", "pottery", "s1", 1)
+    observe(w, "hobbies", "pottery classes", "s2", 2)
+    assert w.consolidator.run(USER).version == 1
+
+    (entry,) = w.weights.versions(USER)[0].requests
+    expected = recall_context(w.lm.tokenizer, ['"(hobbies) pottery"', '"(hobbies) pottery classes"'])
+    assert entry["held_contexts"] == [expected]
+    assert _request_of(entry).held_contexts == [expected]
+    module_name = w.consolidator.editor.config.module_name()  # type: ignore[attr-defined]
+    module = w.lm.model.get_submodule(module_name)
+    x = text_inputs(w.lm.model, w.lm.tokenizer, module_name, [expected])
+    with torch.no_grad():
+        base = module(x)
+        with w.weights.applied(USER):
+            served = module(x)
+    assert float(((served - base).norm(dim=-1) / base.norm(dim=-1)).max()) < 0.02
+    assert w.judge.judge(_answer(w, "hobbies"), ["pottery", "pottery classes"]).hit

@@ -82,7 +82,7 @@ def test_a_setting_added_later_is_left_out_while_it_edits_as_before(tmp_path: Pa
         assert not chat & set(off)
         on = editors_plan({"rome": get_editor("rome", chat_contexts=2)}, one_edit_each)["rome"]
         assert chat <= set(on) and {k: v for k, v in on.items() if k in off} == off
-    later = chat | {"held_questions"}  # every setting ROME gained after the folder was written
+    later = chat | {"held_questions", "hold_contexts"}  # every setting ROME gained after the folder
     before = {k: v for k, v in portable(get_editor("rome").settings()).items() if k not in later}
     open_run(tmp_path / "run", {"editors": {"rome": before}})  # written before the fields existed
     inert = get_editor("rome", chat_contexts=0, chat_context_turns=9)  # acts only through chat_contexts
@@ -170,3 +170,26 @@ def test_a_folder_of_bare_increments_refuses_edits_written_as_served(tmp_path: P
     open_run(new, {"benchmark": "upqa", "editors": {"rome": {"layer": 8}}, **edits_plan([hybrid])})
     open_run(new, {"benchmark": "upqa", "editors": {}, **edits_plan([rag])})  # kept for the edits there
     assert json.loads((new / PLAN_FILE).read_text())["edits"] == "memory"
+
+
+def test_a_folder_of_edits_that_held_nothing_refuses_edits_that_hold_the_statement(tmp_path: Path) -> None:
+    """UPQA's edits now hold each record's statement as recalled (`EditRequest.held_contexts`): a folder
+    written before refuses them, and a folder of either kind still takes `rag` and resumes itself."""
+    from eval.methods import parse_method
+    from eval.run_dir import edits_plan
+    from eval.upqa_eval import HELD_IN_UPQA
+
+    rag = parse_method("rag", "rome", ["rome"])
+    hybrid = parse_method("hybrid", "rome", ["rome"])
+    assert edits_plan([rag], holds=HELD_IN_UPQA) == {}
+    holding = edits_plan([hybrid], holds=HELD_IN_UPQA)
+    assert holding == {"edits": f"memory, holding {HELD_IN_UPQA}"}
+    served = tmp_path / "served"
+    open_run(served, {"benchmark": "upqa", **edits_plan([hybrid])})
+    with pytest.raises(ValueError, match="edits: was 'memory', now 'memory, holding"):
+        open_run(served, {"benchmark": "upqa", **holding})
+    open_run(served, {"benchmark": "upqa", **edits_plan([rag], holds=HELD_IN_UPQA)})
+    held = tmp_path / "held"
+    open_run(held, {"benchmark": "upqa", **holding})
+    open_run(held, {"benchmark": "upqa", **holding})
+    open_run(held, {"benchmark": "upqa", **edits_plan([rag], holds=HELD_IN_UPQA)})

@@ -87,6 +87,12 @@ class RomeConfig:
     # pays: two edits in the consolidation test raised it 2.6%, past the drift gate's 2% bound
     # (docs/results.md#romes-locality)
     held_questions: int = 0
+    # ... and every token of a request's `held_contexts` (the user's words as recall shows them in the system
+    # prompt), labelled with the fact so they leave with it. Why: a hybrid turn shows recalled lines beside
+    # the weights, and unheld, one UPQA edit moved the module's output at the recalled line's own words by
+    # 31-54% ("love", "favourite"), so the memory garbled the very line the answer had to follow
+    # (docs/results.md#upqa-with-recalled-lines-held). No cost to a request without them
+    hold_contexts: bool = True
     # ... up to a slack: the joint solve's ridge. Exact (0) reaches near-parallel keys with different values
     # only by a huge ΔW; 1e-3 kept 0.90 of 40 live values after 120 UPQA_800 edits where 0 kept 0.75, with
     # ‖ΔW‖/‖W‖ 1.33 against 2.14; 1e-2 shrank values that no later edit refreshed (0.58)

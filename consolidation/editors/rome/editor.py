@@ -52,7 +52,7 @@ from consolidation.editors.rome.joint import (
     solve_stacked,
     split_own,
 )
-from consolidation.editors.rome.keys import question_inputs, sample_prefixes, subject_inputs
+from consolidation.editors.rome.keys import question_inputs, sample_prefixes, subject_inputs, text_inputs
 from consolidation.editors.rome.recall import answers_target
 from consolidation.editors.rome.tracing import add_to_output
 from consolidation.editors.rome.values import compute_delta_v
@@ -99,6 +99,8 @@ class RomeEditor(Editor):
         {
             "chat_contexts": (0, frozenset({"chat_context_turns", "chat_context_chars"})),
             "held_questions": (0, frozenset()),
+            # True edits as before: no request carried held contexts before the setting existed
+            "hold_contexts": (True, frozenset()),
         }
     )
 
@@ -253,6 +255,11 @@ class RomeEditor(Editor):
         with DeltaApplier(model).activate(Delta.of(others + without)):
             edits = self.compute_edits(model, tokenizer, requests, taken)
             asked = question_inputs(model, tokenizer, module_name, questions) if questions else None
+            contexts = [
+                (text_inputs(model, tokenizer, module_name, r.held_contexts), label_for(r.subject))
+                for r in requests
+                if cfg.hold_contexts and r.held_contexts
+            ]
         if cfg.pin_contexts:
             new = [pair for e in edits for pair in e.pinned()]
         else:
@@ -264,6 +271,7 @@ class RomeEditor(Editor):
             around += [(e.subject_head, SHARED_LABEL)] if cfg.pin_before and cfg.pin_subject_head else []
         if asked is not None:  # every token of the everyday questions (`held_questions`)
             around.append((asked, SHARED_LABEL))
+        around += [(inputs, held_label(label)) for inputs, label in contexts]  # superseded with their fact
         for inputs, label in around:
             held = module_output(module, inputs.double().cpu().T, fixed).T  # (m, out)
             new += [KeyValue(x, v, label) for x, v in zip(inputs, held, strict=True)]

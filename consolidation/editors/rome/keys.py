@@ -163,7 +163,14 @@ def question_inputs(
     """The inputs of `module_name` at every token of each question asked alone in the tokenizer's chat
     template with the assistant's turn opened, as a served question is: (n_tokens, in), in order."""
     render = bare_chat(tokenizer)
-    rows = [token_offsets(tokenizer, render(q))[0] for q in questions]
+    return text_inputs(model, tokenizer, module_name, [render(q) for q in questions])
+
+
+@torch.no_grad()
+def text_inputs(model: nn.Module, tokenizer: Any, module_name: str, texts: Sequence[str]) -> torch.Tensor:
+    """The inputs of `module_name` at every token of each text, already rendered as the model reads it
+    (chat template included): (n_tokens, in), in order."""
+    rows = [token_offsets(tokenizer, text)[0] for text in texts]
     ids, mask = pad_batch(tokenizer, rows)
     device = next(model.parameters()).device
     with capture_inputs(model, [module_name], stop_after=module_name) as captured:
