@@ -339,6 +339,13 @@ def bench_edit(
     offset: Annotated[
         int, typer.Option("--offset", min=0, help="Start at record K (0-based), then every --stride-th.")
     ] = 0,
+    hold_statements: Annotated[
+        bool,
+        typer.Option(
+            "--hold-statements",
+            help="Each edit holds its record's statement as recall shows it, as consolidation does.",
+        ),
+    ] = False,
     overrides: SetOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -372,7 +379,7 @@ def bench_edit(
             judge,
             neutral_prompts(settings.data_dir, n=neutral),
             settings.data_dir,
-            BenchPlan(names, sizes, limit, stride, pairs, offset),
+            BenchPlan(names, sizes, limit, stride, pairs, offset, hold_statements),
             settings.cache_dir,
         )
     except (MemoryError_, FileNotFoundError) as exc:

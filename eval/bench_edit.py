@@ -60,6 +60,7 @@ class BenchPlan:
     stride: int = 1
     overrides: Sequence[str] = ()
     offset: int = 0
+    hold_statements: bool = False  # each edit holds its statement as recalled (`run_sequential_edits`)
 
 
 def data_file(data_dir: Path, cluster_size: int) -> Path:
@@ -93,11 +94,21 @@ def run_edit_bench(
                 weights = WeightMemory(Path(tmp) / "weights", model)
                 try:
                     report = run_sequential_edits(
-                        model, tokenizer, weights, BENCH_USER, editor, records, judge, neutral, progress
+                        model,
+                        tokenizer,
+                        weights,
+                        BENCH_USER,
+                        editor,
+                        records,
+                        judge,
+                        neutral,
+                        progress,
+                        plan.hold_statements,
                     )
                 finally:
                     weights.close()
             report["summary"]["cluster_size"] = size
+            report["summary"]["hold_statements"] = plan.hold_statements
             report["summary"]["data"] = str(path)
             rows.append(report["summary"])
             runs.append(report)

@@ -36,7 +36,7 @@ from consolidation.metrics import (
     next_token_logprobs,
 )
 from eval.peak_memory import PeakMemory
-from eval.upqa import UpqaRecord, edit_request, probe_item
+from eval.upqa import UpqaRecord, edit_request, probe_item, recalled_statement
 from memory.weights.weight_memory import WeightMemory
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,11 @@ def run_sequential_edits(
     judge: TargetJudge,
     neutral: Sequence[str],
     progress: bool = True,
+    hold_statements: bool = False,
 ) -> dict[str, Any]:
-    """Edit `records` one by one into `user_id`'s weight memory; return per-record and summary metrics."""
+    """Edit `records` one by one into `user_id`'s weight memory; return per-record and summary metrics.
+    `hold_statements`: each edit holds its record's statement as recall shows it, as consolidation holds a
+    preference's own words (`EditRequest.held_contexts`), so the run measures what those holds cost."""
     base_lp = next_token_logprobs(model, tokenizer, neutral)  # no user active: the base model
     settings = editor.settings()
     seconds: list[float] = []
@@ -86,7 +89,8 @@ def run_sequential_edits(
     refitted: list[list[str]] = []  # per edit: earlier facts it wrote again (ROME's refit_lost)
     with PeakMemory() as peak:
         for rec in tqdm(records, desc=f"{editor.name} edits", unit="edit", disable=not progress):
-            request = edit_request(rec, tokenizer)
+            held = recalled_statement(rec, tokenizer) if hold_statements else []
+            request = edit_request(rec, tokenizer, held=held)
             started = time.perf_counter()
             memory = editor.compute_memory(model, tokenizer, [request], weights.delta(user_id), history)
             took = time.perf_counter() - started

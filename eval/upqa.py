@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.prompts import recall_context
 from consolidation.editors.base import EditRequest
 from consolidation.metrics import ProbeItem, Render
 from memory.errors import InvalidInput
+from memory.recall import memory_line
 
 REQUIRED = ("question", "attribute_type", "target")
 
@@ -80,6 +82,14 @@ def chat_prompt(tokenizer: Any, question: str) -> str:
         [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=False
     )
     return text
+
+
+def recalled_statement(record: UpqaRecord, tokenizer: Any) -> list[str]:
+    """The record's statement as recall shows it in the system prompt (`recall_context`), for an edit to hold
+    (`EditRequest.held_contexts`), as consolidation holds a preference's own words; none without one."""
+    if not record.statement:
+        return []
+    return [recall_context(tokenizer, [memory_line(record.statement)])]
 
 
 def edit_request(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.prompts import build_messages, recall_context
+from agent.prompts import build_messages
 from consolidation.judge import AnswerJudge, Verdict
 from eval.answering import Decoding, Prompt, answer_prompts, render
 from eval.itemlog import ItemLog
@@ -25,10 +25,9 @@ from eval.methods import Method
 from eval.plots import Series, footer_text, grouped_bars
 from eval.provenance import write_report
 from eval.tables import markdown_table, rate
-from eval.upqa import UpqaRecord, edit_request
+from eval.upqa import UpqaRecord, edit_request, recalled_statement
 from eval.workspace import Workspace
 from memory.atomic import atomic_write_bytes
-from memory.recall import memory_line
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +70,7 @@ def as_the_agent_asks(tokenizer: Any) -> Callable[[str], str]:
     return lambda question: render(tokenizer, build_messages([], [], question))
 
 
-HELD_IN_UPQA = "the statement as recalled"  # what `held_lines` gives each edit, as a plan records it
-
-
-def held_lines(workspace: Workspace, record: UpqaRecord) -> list[str]:
-    """What the record's edit holds in place: its statement as recall shows it in the system prompt
-    (`recall_context`), since `hybrid` puts that line beside the weights. The same for every editing
-    method, so `edit:NAME` and `hybrid:NAME` measure one edit."""
-    if not record.statement:
-        return []
-    return [recall_context(workspace.tokenizer, [memory_line(record.statement)])]
+HELD_IN_UPQA = "the statement as recalled"  # what each edit holds (`recalled_statement`), as plans say
 
 
 def _prepare(workspace: Workspace, method: Method, record: UpqaRecord, cluster_size: int) -> dict[str, Any]:
@@ -91,7 +81,10 @@ def _prepare(workspace: Workspace, method: Method, record: UpqaRecord, cluster_s
     user = weights_user(method, record, cluster_size)
     if user and method.editor:
         request = edit_request(
-            record, workspace.tokenizer, as_the_agent_asks(workspace.tokenizer), held_lines(workspace, record)
+            record,
+            workspace.tokenizer,
+            as_the_agent_asks(workspace.tokenizer),
+            recalled_statement(record, workspace.tokenizer),  # `hybrid` shows it beside the weights
         )
         provenance = {
             "record": record.index,

@@ -60,6 +60,7 @@ def test_bench_command_writes_json_and_a_table(tmp_path: Path) -> None:
     res = imprint(
         tmp_path, "bench", "edit", "--out", str(out), "--editors", "rome", "--cluster-sizes", "1",
         "--limit", "2", "--neutral", "5", "--offset", "9", "--stride", "10", "--set", "v_steps=8",
+        "--hold-statements",
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -69,6 +70,7 @@ def test_bench_command_writes_json_and_a_table(tmp_path: Path) -> None:
     assert len(report["runs"][0]["records"]) == 2 and report["provenance"]["commit"]
     assert [r["record"] for r in report["runs"][0]["records"]] == [9, 19]  # every 10th record from the 9th
     assert row["settings"]["v_steps"] == 8  # the override reached the editor
+    assert row["hold_statements"] is True
     assert len(row["locality_flips"]) == round((1 - row["locality"]) * 5)
     assert "| rome | 1 | 2 |" in out.with_suffix(".md").read_text()
 

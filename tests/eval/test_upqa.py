@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from agent.prompts import MEMORY_INTRO
 from api.settings import Settings
-from eval.upqa import edit_request, load_upqa, probe_item
+from eval.upqa import edit_request, load_upqa, probe_item, recalled_statement
 from memory.errors import InvalidInput
 
 
@@ -33,6 +35,18 @@ def test_plain_records() -> None:
     assert request.target_synonyms == []
     item = probe_item(first)
     assert item.targets == ("Dancing at clubs",) and item.implicit and item.paraphrase
+
+
+def test_an_edit_can_hold_the_statement_as_recall_shows_it() -> None:
+    """The held text is the system turn recall builds around the record's quoted statement; a record
+    without a statement holds nothing."""
+    first = load_upqa(_upqa() / "balanced_subset.json", limit=1)[0]
+    assert first.statement
+    (held,) = recalled_statement(first, FakeTokenizer())
+    assert MEMORY_INTRO in held and f'"{" ".join(first.statement.split())}"' in held
+    assert edit_request(first, FakeTokenizer(), held=[held]).held_contexts == [held]
+    assert edit_request(first, FakeTokenizer()).held_contexts == []
+    assert recalled_statement(replace(first, statement=None), FakeTokenizer()) == []
 
 
 def test_cluster9_records_carry_synonyms() -> None:
