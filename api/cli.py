@@ -10,7 +10,17 @@ from typing import Annotated
 
 import typer
 
-from api.cli_common import ConfigOpt, SetOpt, StateOpt, csv_list, editors_for, fail, publish, settings_for
+from api.cli_common import (
+    ConfigOpt,
+    HoldStatementsOpt,
+    SetOpt,
+    StateOpt,
+    csv_list,
+    editors_for,
+    fail,
+    publish,
+    settings_for,
+)
 from api.console import err, memories_table, out, setup_logging
 from api.eval_cli import eval_app
 from memory.errors import MemoryError_
@@ -339,13 +349,7 @@ def bench_edit(
     offset: Annotated[
         int, typer.Option("--offset", min=0, help="Start at record K (0-based), then every --stride-th.")
     ] = 0,
-    hold_statements: Annotated[
-        bool,
-        typer.Option(
-            "--hold-statements",
-            help="Each edit holds its record's statement as recall shows it, as consolidation does.",
-        ),
-    ] = False,
+    hold_statements: HoldStatementsOpt = False,
     overrides: SetOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -397,6 +401,7 @@ def bench_drift(
     data: Annotated[
         Path | None, typer.Option("--data", help="UPQA-format JSON (default: the balanced subset).")
     ] = None,
+    hold_statements: HoldStatementsOpt = False,
     overrides: SetOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -431,7 +436,15 @@ def bench_drift(
         weights = WeightMemory(Path(tmp), loaded.model)
         try:
             result = run_drift_series(
-                loaded.model, loaded.tokenizer, weights, BENCH_USER, chosen, records, guard, every
+                loaded.model,
+                loaded.tokenizer,
+                weights,
+                BENCH_USER,
+                chosen,
+                records,
+                guard,
+                every,
+                hold_statements=hold_statements,
             )
         except (MemoryError_, FileNotFoundError) as exc:
             raise fail(str(exc)) from None

@@ -20,6 +20,13 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Editor config FIELD=VALUE (repeatable), e.g. layer=6 or solve_ridge=1e-2."),
 ]
+HoldStatementsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--hold-statements",
+        help="Each edit holds its record's statement as recall shows it, as consolidation does.",
+    ),
+]
 
 
 def settings_for(config: Path | None, state_dir: Path | None = None) -> Settings:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from consolidation.drift import DriftGuard, DriftReport, retention_items
 from consolidation.editors.base import Editor, EditRequest
-from eval.upqa import UpqaRecord, edit_request
+from eval.upqa import UpqaRecord, edit_request, recalled_statement
 from memory.weights.weight_memory import WeightMemory
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,10 @@ def run_drift_series(
     guard: DriftGuard,
     every: int,
     progress: bool = True,
+    hold_statements: bool = False,
 ) -> dict[str, Any]:
-    """Edit `records` into `user_id` one by one; after every `every` edits (and the last), check drift."""
+    """Edit `records` into `user_id` one by one; after every `every` edits (and the last), check drift.
+    `hold_statements`: each edit holds its record's statement as recall shows it, as consolidation does."""
     started = time.perf_counter()
     base = base_summary(guard)
     base_seconds = time.perf_counter() - started
@@ -88,7 +90,8 @@ def run_drift_series(
     rows: list[dict[str, Any]] = []
     edit_seconds: list[float] = []
     for i, rec in enumerate(tqdm(records, desc=f"{editor.name} edits", unit="edit", disable=not progress), 1):
-        request = edit_request(rec, tokenizer)
+        held = recalled_statement(rec, tokenizer) if hold_statements else []
+        request = edit_request(rec, tokenizer, held=held)
         t0 = time.perf_counter()
         memory = editor.compute_memory(model, tokenizer, [request], weights.delta(user_id), history)
         edit_seconds.append(time.perf_counter() - t0)
@@ -116,6 +119,7 @@ def run_drift_series(
         "settings": editor.settings(),  # with any `--set` changes: what this series was run with
         "edits": len(records),
         "every": every,
+        "hold_statements": hold_statements,
         "base": base,
         "base_scores_seconds": round(base_seconds, 1),
         "median_check_seconds": round(statistics.median(checks), 1) if checks else None,
