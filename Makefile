@@ -73,19 +73,19 @@ bench-recall: $(STAMP)
 # Folders with rag or hybrid also record the extractor's digest; _facts: the extractor with facts about the user
 # (polarity "is", commit 3842f87). The _pinned folders' retrieval answers came from the extractor before it.
 # _served: each item's edit written as consolidation writes it (Workspace.edit, commit 5334529); the folders
-# before it hold the editor's bare increment and refuse edit methods now. _held: UPQA's edits also hold the
-# record's statement as recall shows it (EditRequest.held_contexts, RomeConfig.hold_contexts); the UPQA _served
-# folders hold nothing and refuse edit methods now. PrefEval's edits hold nothing, so prefeval_served stands.
+# before it hold the editor's bare increment and refuse edit methods now. upqa_200_held: `--hold-statements`,
+# each edit also holding the record's statement as recall shows it (EditRequest.held_contexts), as consolidation
+# does with consolidation_hold_recalled_words (off by default, like the option).
 METHODS ?= none,prompt,rag,edit:rome,edit:lora,edit:ftm,hybrid
 LIMIT_ARG = $(if $(LIMIT),--limit $(LIMIT))
 
 eval-upqa: $(STAMP)
 	$(VENV)/bin/imprint eval upqa --data $(DATA_DIR)/upqa/UPQA/balanced_subset_200.json --methods $(METHODS) \
-	  $(LIMIT_ARG) --out results/eval/upqa_200_held
+	  $(LIMIT_ARG) --out results/eval/upqa_200_served
 
 eval-upqa-cluster9: $(STAMP)
 	$(VENV)/bin/imprint eval upqa --data $(DATA_DIR)/upqa/UPQA/balanced_subset_200_cluster9.json --cluster-size 3 \
-	  --methods $(METHODS) $(LIMIT_ARG) --out results/eval/upqa_200_cluster9_held
+	  --methods $(METHODS) $(LIMIT_ARG) --out results/eval/upqa_200_cluster9_served
 
 eval-prefeval: $(STAMP)
 	$(VENV)/bin/imprint eval prefeval --data-dir $(DATA_DIR)/prefeval --turns 0,4,10 \

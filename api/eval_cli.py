@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from api.cli_common import ConfigOpt, SetOpt, csv_list, editors_for, fail, settings_for
+from api.cli_common import ConfigOpt, HoldStatementsOpt, SetOpt, csv_list, editors_for, fail, settings_for
 from api.console import err, out
 from api.settings import Settings
 from eval.errors import JudgeEndpointError
@@ -167,6 +167,7 @@ def eval_upqa(
     seed: Annotated[int, typer.Option("--seed", help="Torch seed (decoding is greedy; editors sample).")] = 0,
     judge_url: JudgeUrlOpt = None,
     judge_model: JudgeModelOpt = None,
+    hold_statements: HoldStatementsOpt = False,
     overrides: SetOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -195,13 +196,13 @@ def eval_upqa(
         "model": settings.model,
         "editors": editors_plan(editors, one_edit_each=True),
         **extraction_plan(chosen),
-        **edits_plan(chosen, holds=HELD_IN_UPQA),
+        **edits_plan(chosen, holds=HELD_IN_UPQA if hold_statements else None),
     }
     items = _open(out_dir, {**fixed, **_judge_plan(endpoint)})
     torch.manual_seed(seed)
     workspace, local_judge = _workspace(settings, out_dir, editors)
     judge: AnswerJudge = local_judge if endpoint is None else _endpoint_answer_judge(endpoint)
-    plan = UpqaPlan(chosen, cluster_size)
+    plan = UpqaPlan(chosen, cluster_size, hold_statements=hold_statements)
     todo = sum(not items.has(f"{m.name}|{r.index}") for m in chosen for r in records)
     try:
         with tqdm(total=todo, desc="upqa", unit="item") as bar:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,6 +133,9 @@ def _consolidation(rt: Runtime, judge: TargetJudge) -> ConsolidationService | No
         )
         return text
 
+    def recalled(lines: Sequence[str]) -> str:  # the system turn recall builds: what an edit may hold
+        return recall_context(tokenizer, lines)
+
     consolidator = Consolidator(
         rt.store,
         rt.weights,
@@ -143,7 +147,7 @@ def _consolidation(rt: Runtime, judge: TargetJudge) -> ConsolidationService | No
         config,
         absorbed,
         render=as_the_agent_asks,
-        recall_render=lambda lines: recall_context(tokenizer, lines),
+        recall_render=recalled if settings.consolidation_hold_recalled_words else None,
     )
     runs = RunLog(settings.runs_path)
     rt._closers.append(runs.close)

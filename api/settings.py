@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     consolidation_min_threads: int = 2  # ... from this many conversations (or one explicit statement)
     consolidation_explicit_confidence: float = 0.8  # an explicit statement this confident is enough alone
     consolidation_min_age_minutes: float = 0.0  # a preference younger than this waits
+    # each edit holds the preference's own words as recall shows them (EditRequest.held_contexts): hybrid
+    # answers gained a little on UPQA, but 100 held edits kept 0.94 of the neutral prompts' next tokens
+    # against 0.96, so it is off by default (docs/results.md#upqa-with-recalled-lines-held)
+    consolidation_hold_recalled_words: bool = False
 
     host: str = "127.0.0.1"
     port: int = 8000

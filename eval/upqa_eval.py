@@ -45,6 +45,9 @@ class UpqaPlan:
     methods: Sequence[Method]
     cluster_size: int = 1
     decoding: Decoding = field(default_factory=Decoding)
+    # each edit holds the record's statement as recall shows it (`recalled_statement`), as consolidation
+    # does with `consolidation_hold_recalled_words`; off, as consolidation is by default
+    hold_statements: bool = False
 
 
 def retrieval_user(record: UpqaRecord) -> str:
@@ -73,18 +76,18 @@ def as_the_agent_asks(tokenizer: Any) -> Callable[[str], str]:
 HELD_IN_UPQA = "the statement as recalled"  # what each edit holds (`recalled_statement`), as plans say
 
 
-def _prepare(workspace: Workspace, method: Method, record: UpqaRecord, cluster_size: int) -> dict[str, Any]:
+def _prepare(workspace: Workspace, method: Method, record: UpqaRecord, plan: UpqaPlan) -> dict[str, Any]:
     """Write the record into the method's memory (observe, edit), once; what was done goes in the row."""
     memory: dict[str, Any] = {}
     if method.retrieval:
         memory["observations"] = workspace.observe(retrieval_user(record), [record.statement or ""])
-    user = weights_user(method, record, cluster_size)
+    user = weights_user(method, record, plan.cluster_size)
     if user and method.editor:
         request = edit_request(
             record,
             workspace.tokenizer,
             as_the_agent_asks(workspace.tokenizer),
-            recalled_statement(record, workspace.tokenizer),  # `hybrid` shows it beside the weights
+            recalled_statement(record, workspace.tokenizer) if plan.hold_statements else [],
         )
         provenance = {
             "record": record.index,
@@ -126,7 +129,7 @@ def _answer_chunk(
     plan: UpqaPlan,
     items: ItemLog,
 ) -> None:
-    memory = {r.index: _prepare(workspace, method, r, plan.cluster_size) for r in chunk}
+    memory = {r.index: _prepare(workspace, method, r, plan) for r in chunk}
     lines: dict[str, list[str]] = {}
     targets: dict[str, tuple[str, ...]] = {}
     prompts = []

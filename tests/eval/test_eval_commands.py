@@ -67,6 +67,9 @@ def test_upqa_compares_every_method_and_resumes(tmp_path: Path) -> None:
     assert other.returncode == 2 and "other settings" in other.stderr
     retuned = imprint(tmp_path, *args, "--set", "v_steps=39")  # the editors' settings are in the plan too
     assert retuned.returncode == 2 and "other settings" in retuned.stderr
+    assert json.loads((out / "plan.json").read_text())["edits"] == "memory"  # edits as served: nothing held
+    holding = imprint(tmp_path, *args, "--hold-statements")  # edits that hold the statement are another run
+    assert holding.returncode == 2 and "holding the statement as recalled" in holding.stderr
 
 
 @pytest.mark.slow
