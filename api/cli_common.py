@@ -24,7 +24,7 @@ HoldStatementsOpt = Annotated[
     bool,
     typer.Option(
         "--hold-statements",
-        help="Each edit holds its record's statement as recall shows it, as consolidation does.",
+        help="Each edit holds its record's statement as recall shows it (consolidation_hold_recalled_words).",
     ),
 ]
 

@@ -90,8 +90,10 @@ class RomeConfig:
     # ... and every token of a request's `held_contexts` (the user's words as recall shows them in the system
     # prompt), labelled with the fact so they leave with it. Why: a hybrid turn shows recalled lines beside
     # the weights, and unheld, one UPQA edit moved the module's output at the recalled line's own words by
-    # 31-54% ("love", "favourite"), so the memory garbled the very line the answer had to follow
-    # (docs/results.md#upqa-with-recalled-lines-held). No cost to a request without them
+    # 31-54% ("love", "favourite"), so the memory garbled the very line the answer had to follow. Held, 100
+    # edits kept 0.94 of the neutral prompts' next tokens against 0.96, so the service sends such texts only
+    # when asked (`consolidation_hold_recalled_words`); a request without them costs nothing here
+    # (docs/results.md#upqa-with-recalled-lines-held)
     hold_contexts: bool = True
     # ... up to a slack: the joint solve's ridge. Exact (0) reaches near-parallel keys with different values
     # only by a huge ΔW; 1e-3 kept 0.90 of 40 live values after 120 UPQA_800 edits where 0 kept 0.75, with
