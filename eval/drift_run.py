@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from consolidation.drift import DriftGuard, DriftReport, retention_items
 from consolidation.editors.base import Editor, EditRequest
-from eval.upqa import UpqaRecord, edit_request, recalled_statement
+from eval.upqa import UpqaRecord, edit_request
 from memory.weights.weight_memory import WeightMemory
 
 log = logging.getLogger(__name__)
@@ -90,8 +90,7 @@ def run_drift_series(
     rows: list[dict[str, Any]] = []
     edit_seconds: list[float] = []
     for i, rec in enumerate(tqdm(records, desc=f"{editor.name} edits", unit="edit", disable=not progress), 1):
-        held = recalled_statement(rec, tokenizer) if hold_statements else []
-        request = edit_request(rec, tokenizer, held=held)
+        request = edit_request(rec, tokenizer, hold_statement=hold_statements)
         t0 = time.perf_counter()
         memory = editor.compute_memory(model, tokenizer, [request], weights.delta(user_id), history)
         edit_seconds.append(time.perf_counter() - t0)

@@ -36,7 +36,7 @@ from consolidation.metrics import (
     next_token_logprobs,
 )
 from eval.peak_memory import PeakMemory
-from eval.upqa import UpqaRecord, edit_request, probe_item, recalled_statement
+from eval.upqa import UpqaRecord, edit_request, probe_item
 from memory.weights.weight_memory import WeightMemory
 
 log = logging.getLogger(__name__)
@@ -89,8 +89,7 @@ def run_sequential_edits(
     refitted: list[list[str]] = []  # per edit: earlier facts it wrote again (ROME's refit_lost)
     with PeakMemory() as peak:
         for rec in tqdm(records, desc=f"{editor.name} edits", unit="edit", disable=not progress):
-            held = recalled_statement(rec, tokenizer) if hold_statements else []
-            request = edit_request(rec, tokenizer, held=held)
+            request = edit_request(rec, tokenizer, hold_statement=hold_statements)
             started = time.perf_counter()
             memory = editor.compute_memory(model, tokenizer, [request], weights.delta(user_id), history)
             took = time.perf_counter() - started

@@ -9,7 +9,6 @@ agent uses, so edits are written in the form they are later asked in; the subjec
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,14 +92,14 @@ def recalled_statement(record: UpqaRecord, tokenizer: Any) -> list[str]:
 
 
 def edit_request(
-    record: UpqaRecord, tokenizer: Any, render: Render | None = None, held: Sequence[str] = ()
+    record: UpqaRecord, tokenizer: Any, render: Render | None = None, hold_statement: bool = False
 ) -> EditRequest:
     """The record as an edit: chat-form question, subject = attribute type, synonyms from a cluster record.
 
     `render` builds the prompt from a question (default: the question as the only chat turn); the method
     comparison renders it the way the agent asks, system prompt included, so edits meet their questions in
-    the form they are later asked in. `held` are texts the edit should leave as the model reads them
-    (`EditRequest.held_contexts`)."""
+    the form they are later asked in. `hold_statement`: the edit holds the record's statement as recall
+    shows it (`recalled_statement`), as consolidation holds a preference's own words when asked to."""
     subject = record.subject
     render = render or (lambda question: chat_prompt(tokenizer, question))
     prompt = render(record.question)
@@ -118,7 +117,7 @@ def edit_request(
         paraphrases=[render(q) for q in record.questions[:-1]],
         subject_synonyms=list(record.subjects[:-1]),
         target_synonyms=list(record.targets[:-1]),
-        held_contexts=list(held),
+        held_contexts=recalled_statement(record, tokenizer) if hold_statement else [],
     )
 
 

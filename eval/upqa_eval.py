@@ -25,7 +25,7 @@ from eval.methods import Method
 from eval.plots import Series, footer_text, grouped_bars
 from eval.provenance import write_report
 from eval.tables import markdown_table, rate
-from eval.upqa import UpqaRecord, edit_request, recalled_statement
+from eval.upqa import UpqaRecord, edit_request
 from eval.workspace import Workspace
 from memory.atomic import atomic_write_bytes
 
@@ -87,7 +87,7 @@ def _prepare(workspace: Workspace, method: Method, record: UpqaRecord, plan: Upq
             record,
             workspace.tokenizer,
             as_the_agent_asks(workspace.tokenizer),
-            recalled_statement(record, workspace.tokenizer) if plan.hold_statements else [],
+            hold_statement=plan.hold_statements,
         )
         provenance = {
             "record": record.index,

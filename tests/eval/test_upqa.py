@@ -44,7 +44,7 @@ def test_an_edit_can_hold_the_statement_as_recall_shows_it() -> None:
     assert first.statement
     (held,) = recalled_statement(first, FakeTokenizer())
     assert MEMORY_INTRO in held and f'"{" ".join(first.statement.split())}"' in held
-    assert edit_request(first, FakeTokenizer(), held=[held]).held_contexts == [held]
+    assert edit_request(first, FakeTokenizer(), hold_statement=True).held_contexts == [held]
     assert edit_request(first, FakeTokenizer()).held_contexts == []
     assert recalled_statement(replace(first, statement=None), FakeTokenizer()) == []
 
