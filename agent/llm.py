@@ -18,6 +18,7 @@ import torch
 from transformers import TextIteratorStreamer, TextStreamer
 
 from agent.model_loading import LoadedModel
+from memory.openmp import pool_released_after
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,9 @@ class ChatLM:
         kwargs = self._generate_kwargs(input_ids, cfg)
         if on_text is not None:
             kwargs["streamer"] = _TextCallback(self.tokenizer, on_text)
-        with self._lock, torch.inference_mode():
+        # the pool is released so that a turn run next from another thread does not find two pools
+        # (memory/openmp.py: that halves decoding speed on a small machine)
+        with self._lock, pool_released_after(), torch.inference_mode():
             if cfg.seed is not None:
                 torch.manual_seed(cfg.seed)
             out = self.model.generate(**kwargs)
@@ -169,7 +172,7 @@ class ChatLM:
 
         def work() -> None:
             try:
-                with self._lock, torch.inference_mode():
+                with self._lock, pool_released_after(), torch.inference_mode():
                     if cfg.seed is not None:
                         torch.manual_seed(cfg.seed)
                     self.model.generate(**kwargs)

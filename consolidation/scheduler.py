@@ -26,6 +26,7 @@ from consolidation.pipeline import Consolidator, Progress
 from consolidation.runs import SKIPPED, Run, RunLog
 from memory.ids import validate_user_id
 from memory.observations import Status
+from memory.openmp import pool_released_after
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,8 @@ class ConsolidationService:
         failed consolidation: the run's record says what went wrong)."""
         run = self.runs.get(run_id)
         try:
-            with self.locks.hold(run.user_id):
+            # the scheduler's worker lives on; its pool must not slow the turns that follow (memory/openmp.py)
+            with self.locks.hold(run.user_id), pool_released_after():
                 self.runs.start(run_id)
                 result = self.consolidator.run(run.user_id, progress)
                 self.runs.finish(run_id, result.to_dict())

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from memory.openmp import pool_released_after
+
 log = logging.getLogger(__name__)
 
 
@@ -54,7 +56,7 @@ class Embedder:
         """Embed `texts` as unit vectors, shape (N, dim); an empty input gives shape (0, dim)."""
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
+        with self._lock, pool_released_after():  # see memory/openmp.py
             vecs = self._model.encode(
                 list(texts),
                 batch_size=self.batch_size,
