@@ -7,8 +7,8 @@ same number of new tokens for the same question (no recall, no memory lines, no 
 are forced to generate exactly `new_tokens` tokens, so the ratio is the overhead of memory alone. The
 turn is measured as `ChatAgent.chat` runs it (the whole answer at once), again streamed token by
 token as `ChatAgent.stream` runs it, which adds a streamer thread, and again from a long-lived worker
-thread, as the HTTP server runs a request: the model was loaded on another thread, which is what used to
-halve decoding speed (memory/openmp.py).
+thread, as the HTTP server runs a request. Turns on more than one thread are what used to halve decoding
+speed (memory/openmp.py); the ratios to bare generation cannot show that, the seconds can.
 Observation runs in the background after a turn; it is flushed between measurements so it never
 overlaps the next one.
 """
