@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.imprint-installed
 DATA_DIR ?= ../shared/data
 
-.PHONY: install demo test lint typecheck eval-extraction eval-judge eval-upqa eval-upqa-cluster9 eval-prefeval eval-prefeval-chat eval-prefeval-judge eval-stability bench-edit bench-edit-chat bench-edit-lora-ftm bench-drift bench-rome-layers bench-chat bench-recall clean
+.PHONY: install demo test lint typecheck eval-extraction eval-judge eval-upqa eval-upqa-cluster9 eval-upqa-chat eval-prefeval eval-prefeval-chat eval-prefeval-judge eval-stability bench-edit bench-edit-chat bench-edit-lora-ftm bench-drift bench-rome-layers bench-chat bench-recall clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -93,6 +93,10 @@ eval-prefeval: $(STAMP)
 
 # ROME keys and values over two chat contexts, with the full v* fit (docs/results.md, chat_contexts)
 CHAT_SETTINGS = --set chat_contexts=2 --set early_stop_on_greedy=false
+
+eval-upqa-chat: $(STAMP)
+	$(VENV)/bin/imprint eval upqa --data $(DATA_DIR)/upqa/UPQA/balanced_subset_200.json \
+	  --methods edit:rome,hybrid:rome $(CHAT_SETTINGS) $(LIMIT_ARG) --out results/eval/upqa_200_chat_served
 
 eval-prefeval-chat: $(STAMP)
 	$(VENV)/bin/imprint eval prefeval --data-dir $(DATA_DIR)/prefeval --turns 0,4,10 --sets explicit \
