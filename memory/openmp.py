@@ -13,7 +13,8 @@ once a turn had run on a second one, and 1.09-1.11 s everywhere with the pools r
 
 So the places that run a model (generation, embedding, a consolidation run) release their thread's pool
 when they finish; the next parallel region of any thread builds a fresh one, which costs one thread
-start (microseconds) against a generation's second. Where the OpenMP runtime cannot be found (another backend, another platform), this does nothing.
+start (microseconds) against a generation's second. Where the OpenMP runtime cannot be found (another
+backend, another platform), this does nothing.
 """
 
 from __future__ import annotations
