@@ -14,7 +14,7 @@ from typing import cast
 from consolidation.pipeline import Consolidator, Progress, RunResult
 from consolidation.runs import DONE, RunLog
 from consolidation.scheduler import ConsolidationService
-from tests.memory.test_openmp import counts_pool_threads, leaves_no_workers, parallel_work
+from tests.openmp_threads import counts_pool_threads, leaves_no_workers, parallel_work
 
 pytestmark = counts_pool_threads
 

@@ -7,42 +7,29 @@ decoding speed once a second thread runs the model (memory/openmp.py); `imprint 
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
-import torch
 
 from agent.llm import ChatLM, GenerationConfig
 from memory.embedder import Embedder
 from memory.openmp import pool_released_after, release_thread_pool
-
-TASKS = Path("/proc/self/task")
-MESSAGES = [{"role": "user", "content": "Name three colours."}]
-counts_pool_threads = pytest.mark.skipif(
-    not TASKS.is_dir() or torch.get_num_threads() < 2, reason="counts Linux threads of a multi-core pool"
+from tests.openmp_threads import (
+    counts_pool_threads,
+    leaves_no_workers,
+    on_long_lived_thread,
+    os_threads,
+    parallel_work,
+    settled_threads,
 )
+
+MESSAGES = [{"role": "user", "content": "Name three colours."}]
 pytestmark = counts_pool_threads
 
 
-def os_threads() -> int:
-    """Threads of the process that Python did not start (OpenMP's workers among them): Python's own
-    threads (a progress bar's monitor, a test server's) come and go on their own."""
-    python_threads = {t.native_id for t in threading.enumerate()}
-    return sum(1 for task in os.listdir(TASKS) if int(task) not in python_threads)
-
-
-def parallel_work() -> None:
-    """A product large enough that torch runs it on every core."""
-    a = torch.randn(512, 1024)
-    (a @ a.T).sum()
-
-
 def threads_during_and_after(work: Callable[[], object], *, release: bool) -> tuple[int, int, int]:
-    """OS threads before, right after and after releasing, all counted on one long-lived worker thread."""
+    """OS threads before, right after and once settled (after releasing, if asked), all counted on one
+    long-lived worker thread; a kept pool still shows after the settling wait."""
 
     def measure() -> tuple[int, int, int]:
         before = os_threads()
@@ -50,31 +37,15 @@ def threads_during_and_after(work: Callable[[], object], *, release: bool) -> tu
         during = os_threads()
         if release:
             release_thread_pool()
-        return before, during, os_threads()
+        return before, during, settled_threads(before)
 
-    with ThreadPoolExecutor(1) as worker:
-        worker.submit(lambda: None).result()  # the worker thread itself is counted in `before`
-        return worker.submit(measure).result()
-
-
-def leaves_no_workers(work: Callable[[], object], attempts: int = 3) -> bool:
-    """Whether `work`, run on a fresh long-lived thread, leaves no new native threads behind.
-
-    Threads that earlier tests left running (an observer finishing its queue) may start or end a pool
-    while one attempt counts, so up to `attempts` fresh threads try; a pool the work really keeps shows
-    in every one of them, since each attempt's thread is new.
-    """
-    for _ in range(attempts):
-        before, after, _ = threads_during_and_after(work, release=False)
-        if after == before:
-            return True
-    return False
+    return on_long_lived_thread(measure)
 
 
 def test_a_thread_keeps_its_pool_until_released_and_gives_it_back_when_released() -> None:
     before, during, kept = threads_during_and_after(parallel_work, release=False)
     assert during > before  # the parallel region started worker threads for this thread
-    assert kept == during  # and, unreleased, they stay for the thread's life
+    assert kept == during  # and, unreleased, they stay for the thread's life: waiting hides no pool
 
     before, during, after = threads_during_and_after(parallel_work, release=True)
     assert during > before
@@ -96,11 +67,9 @@ def test_the_block_releases_even_when_it_raises() -> None:
         before = os_threads()
         with pytest.raises(ValueError, match="the work failed"):
             failing()
-        return before, os_threads()
+        return before, settled_threads(before)
 
-    with ThreadPoolExecutor(1) as worker:
-        worker.submit(lambda: None).result()
-        before, after = worker.submit(measure).result()
+    before, after = on_long_lived_thread(measure)
     assert after == before
 
 

@@ -1,0 +1,73 @@
+"""Counting OpenMP worker threads: helpers for the tests that check a thread gives its pool back.
+
+The pools are OS threads, so they are counted in `/proc/self/task`, less the threads Python started
+itself. Threads on their way out (a finished streaming thread, pool workers told to exit) leave that
+list a moment after the call that ended them returns, so a count after work waits briefly for them to
+settle; a pool that is really kept never leaves, so the wait cannot hide one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+import torch
+
+T = TypeVar("T")
+TASKS = Path("/proc/self/task")
+SETTLE_SECONDS = 3.0  # how long exiting threads get to leave /proc/self/task
+counts_pool_threads = pytest.mark.skipif(
+    not TASKS.is_dir() or torch.get_num_threads() < 2, reason="counts Linux threads of a multi-core pool"
+)
+
+
+def os_threads() -> int:
+    """Threads of the process that Python did not start (OpenMP's workers among them): Python's own
+    threads (a progress bar's monitor, a test server's) come and go on their own."""
+    python_threads = {t.native_id for t in threading.enumerate()}
+    return sum(1 for task in os.listdir(TASKS) if int(task) not in python_threads)
+
+
+def settled_threads(target: int, timeout: float = SETTLE_SECONDS) -> int:
+    """The OS thread count once it is down to `target`, or as it stands after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    count = os_threads()
+    while count > target and time.monotonic() < deadline:
+        time.sleep(0.02)
+        count = os_threads()
+    return count
+
+
+def parallel_work() -> None:
+    """A product large enough that torch runs it on every core."""
+    a = torch.randn(512, 1024)
+    (a @ a.T).sum()
+
+
+def on_long_lived_thread(measure: Callable[[], T]) -> T:
+    """Run `measure` on a fresh worker thread that is already counted, as a server's worker would be."""
+    with ThreadPoolExecutor(1) as worker:
+        worker.submit(lambda: None).result()  # the worker thread itself exists before `measure` counts
+        return worker.submit(measure).result()
+
+
+def leaves_no_workers(work: Callable[[], object], attempts: int = 3) -> bool:
+    """Whether `work`, run on a fresh long-lived thread, leaves no new native threads behind.
+
+    Threads that earlier tests left running (an observer finishing its queue) may start or end a pool
+    while one attempt counts, so up to `attempts` fresh threads try; a pool the work really keeps shows
+    in every one of them, since each attempt's thread is new and outlives the count.
+    """
+
+    def measure() -> bool:
+        before = os_threads()
+        work()
+        return settled_threads(before) <= before
+
+    return any(on_long_lived_thread(measure) for _ in range(attempts))
