@@ -66,7 +66,8 @@ bench-recall: $(STAMP)
 	$(VENV)/bin/imprint bench recall --observations 100000 --users 1000 --out results/bench_recall.json
 
 # The evaluation harness (docs/results.md#evaluation-harness-imprint-eval). Each run writes items.jsonl, summary.md,
-# summary.json and PNGs into its folder and resumes there when interrupted; LIMIT=N evaluates the first N items.
+# summary.json and PNGs into its folder and resumes there when interrupted; LIMIT=N evaluates the first N items,
+# and for UPQA STRIDE=K every K-th record (the files are grouped by attribute type; STRIDE=10 LIMIT=20 spans them).
 # A folder refuses to resume under other editor defaults (eval/run_dir.py), so the folders are named after the
 # defaults they run under (_pinned: RomeConfig.pin_before); the committed results of earlier defaults stay as run.
 # UPQA and PrefEval give each user one edit, so the refit settings (RomeConfig.refit_lost) are not in their plans.
@@ -78,14 +79,15 @@ bench-recall: $(STAMP)
 # does with consolidation_hold_recalled_words (off by default, like the option).
 METHODS ?= none,prompt,rag,edit:rome,edit:lora,edit:ftm,hybrid
 LIMIT_ARG = $(if $(LIMIT),--limit $(LIMIT))
+STRIDE_ARG = $(if $(STRIDE),--stride $(STRIDE))
 
 eval-upqa: $(STAMP)
 	$(VENV)/bin/imprint eval upqa --data $(DATA_DIR)/upqa/UPQA/balanced_subset_200.json --methods $(METHODS) \
-	  $(LIMIT_ARG) --out results/eval/upqa_200_served
+	  $(LIMIT_ARG) $(STRIDE_ARG) --out results/eval/upqa_200_served
 
 eval-upqa-cluster9: $(STAMP)
 	$(VENV)/bin/imprint eval upqa --data $(DATA_DIR)/upqa/UPQA/balanced_subset_200_cluster9.json --cluster-size 3 \
-	  --methods $(METHODS) $(LIMIT_ARG) --out results/eval/upqa_200_cluster9_served
+	  --methods $(METHODS) $(LIMIT_ARG) $(STRIDE_ARG) --out results/eval/upqa_200_cluster9_served
 
 eval-prefeval: $(STAMP)
 	$(VENV)/bin/imprint eval prefeval --data-dir $(DATA_DIR)/prefeval --turns 0,4,10 \

@@ -163,7 +163,13 @@ def eval_upqa(
         ),
     ] = "none,prompt,rag,edit:rome,hybrid",
     cluster_size: Annotated[int, typer.Option("--cluster-size", min=1, max=9)] = 1,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N records.")] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="At most N records (after --offset and --stride).")
+    ] = None,
+    stride: Annotated[int, typer.Option("--stride", min=1, help="Every K-th record (before --limit).")] = 1,
+    offset: Annotated[
+        int, typer.Option("--offset", min=0, help="Start at record K (0-based), then every --stride-th.")
+    ] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Torch seed (decoding is greedy; editors sample).")] = 0,
     judge_url: JudgeUrlOpt = None,
     judge_model: JudgeModelOpt = None,
@@ -173,12 +179,13 @@ def eval_upqa(
 ) -> None:
     """Efficacy, paraphrase, implicit and product-recommendation accuracy per method on UPQA records.
 
-    `--set` changes the editors' settings, which are part of the folder's plan like the cluster size."""
+    `--set` changes the editors' settings, which are part of the folder's plan like the cluster size. Which
+    records run is not: a folder grows by record, and its summary covers the records of the latest run."""
     import torch
     from tqdm import tqdm
 
     from eval.provenance import provenance
-    from eval.upqa import load_upqa
+    from eval.upqa import every_kth, load_upqa
     from eval.upqa_eval import HELD_IN_UPQA, UpqaPlan, publish_upqa, run_upqa
 
     settings = settings_for(config)
@@ -186,7 +193,7 @@ def eval_upqa(
     endpoint = _endpoint(judge_url, judge_model)
     editors = _editors(chosen, cluster_size, settings, overrides or [])
     try:
-        records = load_upqa(data, limit)
+        records = every_kth(load_upqa(data), offset, stride, limit)
     except (MemoryError_, ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
     fixed = {

@@ -19,7 +19,7 @@ from consolidation.editors import editor_for
 from consolidation.judge import TargetJudge
 from eval.edit_run import run_sequential_edits
 from eval.tables import markdown_table
-from eval.upqa import load_upqa
+from eval.upqa import every_kth, load_upqa
 from memory.weights.weight_memory import WeightMemory
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def run_edit_bench(
     for name in plan.editors:
         for size in plan.cluster_sizes:
             path = data_file(data_dir, size)
-            records = load_upqa(path)[plan.offset :: plan.stride][: plan.limit]
+            records = every_kth(load_upqa(path), plan.offset, plan.stride, plan.limit)
             editor = editor_for(name, size, data_dir, cache_dir, plan.overrides)
             log.info("bench: %s, cluster size %d, %d records", name, size, len(records))
             with tempfile.TemporaryDirectory(prefix="imprint-bench-") as tmp:

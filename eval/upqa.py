@@ -75,6 +75,19 @@ def load_upqa(path: Path, limit: int | None = None) -> list[UpqaRecord]:
     return out
 
 
+def every_kth(
+    records: list[UpqaRecord], offset: int = 0, stride: int = 1, limit: int | None = None
+) -> list[UpqaRecord]:
+    """Records `offset`, `offset + stride`, ...: at most `limit` of them. Why: UPQA files are grouped by
+    attribute type, so the first N records are one or two kinds of preference, and a run that cannot afford
+    all of them needs a spread across kinds to say anything about the whole file."""
+    if offset < 0 or stride < 1 or (limit is not None and limit < 1):
+        raise InvalidInput(
+            f"record selection needs offset ≥ 0, stride ≥ 1 and limit ≥ 1; got {offset}, {stride}, {limit}"
+        )
+    return records[offset::stride][:limit]
+
+
 def chat_prompt(tokenizer: Any, question: str) -> str:
     """The question as the agent asks it: chat template, up to the assistant's turn."""
     text: str = tokenizer.apply_chat_template(

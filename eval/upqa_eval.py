@@ -227,6 +227,15 @@ def markdown(summaries: Sequence[dict[str, Any]]) -> str:
     return markdown_table(headers, rows)
 
 
+def records_text(records: Sequence[UpqaRecord]) -> str:
+    """How many records, and which where they are not the file's first N ("20 records: 0, 10, ..., 190")."""
+    indices = [str(r.index) for r in records]
+    if indices == [str(i) for i in range(len(indices))]:
+        return f"{len(indices)} records"
+    shown = indices if len(indices) <= 3 else [*indices[:2], "...", indices[-1]]
+    return f"{len(indices)} records: {', '.join(shown)}"
+
+
 def publish_upqa(
     out_dir: Path,
     rows: Sequence[dict[str, Any]],
@@ -241,7 +250,7 @@ def publish_upqa(
     mine = [r for r in rows if r["record"] in wanted and r["method"] in names]
     summaries = summarize(mine, methods)
     table = markdown(summaries)
-    head = f"UPQA, {len(records)} records; {footer_text(provenance)}\n\n"
+    head = f"UPQA, {records_text(records)}; {footer_text(provenance)}\n\n"
     write_report({"summaries": summaries, "provenance": provenance}, out_dir / "summary.json")
     atomic_write_bytes(out_dir / "summary.md", (head + table).encode("utf-8"))
     metrics = [m for m, _ in QUESTIONS]
@@ -258,7 +267,7 @@ def publish_upqa(
         out_dir / "upqa.png",
         metrics,
         series,
-        f"UPQA: accuracy per question kind ({len(records)} records, 95% intervals)",
+        f"UPQA: accuracy per question kind ({records_text(records)}; 95% intervals)",
         "share of answers stating the preference",
         footer_text(provenance),
     )

@@ -73,6 +73,25 @@ def test_upqa_compares_every_method_and_resumes(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_upqa_takes_every_kth_record_and_grows_by_record(tmp_path: Path) -> None:
+    out = tmp_path / "upqa"
+    data_file = _data() / "upqa/UPQA/balanced_subset_200.json"
+    data = ["eval", "upqa", "--data", str(data_file), "--methods", "none"]
+    res = imprint(tmp_path, *data, "--stride", "50", "--limit", "2", "--out", str(out))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert sorted(r["key"] for r in _rows(out / "items.jsonl")) == ["none|0", "none|50"]
+    assert (out / "summary.md").read_text().startswith("UPQA, 2 records: 0, 50;")
+    wider = imprint(tmp_path, *data, "--offset", "50", "--stride", "50", "--out", str(out))
+    assert wider.returncode == 0, wider.stderr[-3000:]  # the same plan: record 50 is not asked again
+    keys = sorted(r["key"] for r in _rows(out / "items.jsonl"))
+    assert keys == ["none|0", "none|100", "none|150", "none|50"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["summaries"][0]["efficacy"]["n"] == 3  # records 50, 100 and 150: the latest run's
+    bad = imprint(tmp_path, *data, "--stride", "0", "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and not (tmp_path / "bad").exists()
+
+
+@pytest.mark.slow
 def test_prefeval_turns_sets_and_methods(tmp_path: Path) -> None:
     out = tmp_path / "prefeval"
     args = [

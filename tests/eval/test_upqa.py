@@ -10,7 +10,8 @@ import pytest
 
 from agent.prompts import MEMORY_INTRO
 from api.settings import Settings
-from eval.upqa import edit_request, load_upqa, probe_item, recalled_statement
+from eval.upqa import edit_request, every_kth, load_upqa, probe_item, recalled_statement
+from eval.upqa_eval import records_text
 from memory.errors import InvalidInput
 
 
@@ -68,3 +69,21 @@ def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"question": "x"}))
     with pytest.raises(InvalidInput, match="JSON list"):
         load_upqa(bad)
+
+
+def test_every_kth_record_spreads_a_run_across_the_file_and_keeps_file_indices() -> None:
+    records = load_upqa(_upqa() / "balanced_subset_200.json")
+    picked = every_kth(records, offset=5, stride=20, limit=4)
+    assert [r.index for r in picked] == [5, 25, 45, 65]
+    assert len({r.subject for r in picked}) > 1  # the first 4 records are all one kind (hobby)
+    assert len({r.subject for r in records[:4]}) == 1
+    assert every_kth(records) == records and every_kth(records, limit=3) == records[:3]
+    with pytest.raises(InvalidInput, match="stride"):
+        every_kth(records, stride=0)
+
+
+def test_a_summary_says_which_records_it_covers() -> None:
+    records = load_upqa(_upqa() / "balanced_subset_200.json")
+    assert records_text(records[:12]) == "12 records"
+    assert records_text(every_kth(records, stride=10)) == "20 records: 0, 10, ..., 190"
+    assert records_text(every_kth(records, offset=3, stride=50, limit=2)) == "2 records: 3, 53"
