@@ -11,10 +11,10 @@ of their own, observation on the observer's, consolidation on the scheduler's. M
 machine, 32 forced tokens: 1.10 s from a single thread, 1.90 s from any thread (the first included)
 once a turn had run on a second one, and 1.09-1.11 s everywhere with the pools released.
 
-So the places that run a model (generation, embedding, a consolidation run) release their thread's pool
-when they finish; the next parallel region of any thread builds a fresh one, which costs one thread
-start (microseconds) against a generation's second. Where the OpenMP runtime cannot be found (another
-backend, another platform), this does nothing.
+So the places that run torch work on a long-lived thread (generation, embedding, a consolidation run, an
+adapter export) release their thread's pool when they finish; the next parallel region of any thread
+builds a fresh one, which costs one thread start (microseconds) against a generation's second. Where the
+OpenMP runtime cannot be found (another backend, another platform), this does nothing.
 """
 
 from __future__ import annotations

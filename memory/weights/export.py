@@ -13,11 +13,13 @@ import json
 import logging
 from pathlib import Path
 
+import torch
 from peft import LoraConfig
 from safetensors.torch import save as st_save
 
 from memory.atomic import atomic_write_bytes
 from memory.errors import NotFound
+from memory.openmp import pool_released_after
 from memory.weights.weight_memory import WeightMemory
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,14 @@ def export_peft(
 
     Raises `NotFound` for a user with nothing in force: an adapter without targets is not a valid adapter.
     """
-    delta = weight_memory.delta(user_id).merged()  # one update per module: one LoRA pair per module
+    # merging and copying a large memory's factors runs parallel kernels on the caller's thread (an HTTP
+    # worker, in the service): its OpenMP pool is given back so the turns served next run at full speed
+    with pool_released_after():
+        delta = weight_memory.delta(user_id).merged()  # one update per module: one LoRA pair per module
+        tensors = {}
+        for u in delta:
+            tensors[f"{PEFT_PREFIX}{u.module}.lora_A.weight"] = _saved(u.down)
+            tensors[f"{PEFT_PREFIX}{u.module}.lora_B.weight"] = _saved(u.up)
     if delta.is_empty():
         raise NotFound(f"user {user_id!r} has no weight memory in force; there is nothing to export")
     ranks = {u.module: u.rank for u in delta}
@@ -49,10 +58,6 @@ def export_peft(
         task_type="CAUSAL_LM",
         base_model_name_or_path=base_model_name_or_path,
     )
-    tensors = {}
-    for u in delta:
-        tensors[f"{PEFT_PREFIX}{u.module}.lora_A.weight"] = u.down.detach().float().cpu().contiguous().clone()
-        tensors[f"{PEFT_PREFIX}{u.module}.lora_B.weight"] = u.up.detach().float().cpu().contiguous().clone()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # weights first: a folder with a config but no weights would look like a complete adapter
@@ -63,6 +68,11 @@ def export_peft(
         "exported user %s's weight memory (%d modules) as a LoRA adapter to %s", user_id, len(ranks), out_dir
     )
     return out_dir
+
+
+def _saved(factor: torch.Tensor) -> torch.Tensor:
+    """A factor as safetensors stores it: float32 on the CPU, contiguous, owning its memory."""
+    return factor.detach().float().cpu().contiguous().clone()
 
 
 def _jsonable(value: object) -> object:

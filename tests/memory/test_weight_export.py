@@ -16,6 +16,7 @@ from memory.errors import NotFound
 from memory.weights.delta import Delta, LowRankUpdate
 from memory.weights.export import export_peft
 from memory.weights.weight_memory import WeightMemory
+from tests.openmp_threads import counts_pool_threads, leaves_no_workers
 
 PROVENANCE: dict[str, Any] = {"editor": "rome", "settings": {}, "requests": [], "metrics": {}, "seconds": 1.0}
 
@@ -70,3 +71,14 @@ def test_nothing_to_export(tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="nothing to export"):
         export_peft(wm, "nobody", tmp_path / "adapter", "base")
     assert not (tmp_path / "adapter").exists()
+
+
+@counts_pool_threads
+@pytest.mark.slow
+def test_exporting_a_large_memory_leaves_no_workers_on_its_thread(tmp_path: Path, lm: Any) -> None:
+    """An HTTP worker exports; copying a memory of ROME's size (175 keys) runs parallel kernels, and a
+    pool kept on that thread would halve the speed of the turns it serves next (memory/openmp.py)."""
+    wm = WeightMemory(tmp_path / "wm", lm.model)
+    wm.commit("alice", random_delta(1, 8, 175), **PROVENANCE)
+    folders = iter(range(10))
+    assert leaves_no_workers(lambda: export_peft(wm, "alice", tmp_path / f"a{next(folders)}", "base"))
