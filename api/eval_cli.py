@@ -196,6 +196,8 @@ def eval_upqa(
         records = every_kth(load_upqa(data), offset, stride, limit)
     except (MemoryError_, ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
+    if not records:
+        raise fail(f"no record at offset {offset} in {data}; nothing to evaluate")
     fixed = {
         "benchmark": "upqa",
         "data": fingerprint(data),

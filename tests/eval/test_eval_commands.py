@@ -89,6 +89,9 @@ def test_upqa_takes_every_kth_record_and_grows_by_record(tmp_path: Path) -> None
     assert summary["summaries"][0]["efficacy"]["n"] == 3  # records 50, 100 and 150: the latest run's
     bad = imprint(tmp_path, *data, "--stride", "0", "--out", str(tmp_path / "bad"))
     assert bad.returncode == 2 and not (tmp_path / "bad").exists()
+    past_the_end = imprint(tmp_path, *data, "--offset", "200", "--out", str(tmp_path / "bad"))
+    assert past_the_end.returncode == 2 and "no record at offset 200" in past_the_end.stderr
+    assert not (tmp_path / "bad").exists()
 
 
 @pytest.mark.slow
