@@ -182,21 +182,3 @@ def test_held_drift_reads_how_far_the_memory_moved_each_held_key() -> None:
     expected = float(push.norm() / without.double().norm())  # the nudge reads 1 at its key: moved by push
     assert abs(float(drift[0]) - expected) < 1e-4 * expected
     assert len(held_drift(layer, solved[:2], [], chol)) == 0  # no held key, nothing to report
-
-
-def test_held_keys_can_take_a_slack_of_their_own() -> None:
-    """With one ridge for every key, a held key moves a little where the ridge lets the facts' keys pull it;
-    with `held_ridge=0` it stays exactly where it was, and the facts keep the slack they had."""
-    layer, chol = _setup()
-    facts = _pairs(2)
-    held_key = torch.randn(IN, generator=torch.Generator().manual_seed(9))
-    where_it_is = module_output(layer, held_key.double()[:, None], [])[:, 0]
-    held = KeyValue(held_key, where_it_is, held_label(facts[0].label))
-    shared = solve_jointly("layer", layer, [*facts, held], [], chol, 0.999, ridge=0.1)
-    own = solve_jointly("layer", layer, [*facts, held], [], chol, 0.999, ridge=0.1, held_ridge=0.0)
-    assert float(held_drift(layer, shared, [], chol)[0]) > 1e-3
-    assert float(held_drift(layer, own, [], chol)[0]) < 1e-5
-    for p in facts:  # the facts keep the slack they had: about the ridge's share of their change
-        wanted = p.value.double() - _maps(layer, [], p)
-        misses = [float((p.value - _maps(layer, u, p)).norm() / wanted.norm()) for u in (shared, own)]
-        assert misses[1] > 0.05 and abs(misses[1] - misses[0]) < 0.05

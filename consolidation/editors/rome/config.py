@@ -99,8 +99,6 @@ class RomeConfig:
     # only by a huge ΔW; 1e-3 kept 0.90 of 40 live values after 120 UPQA_800 edits where 0 kept 0.75, with
     # ‖ΔW‖/‖W‖ 1.33 against 2.14; 1e-2 shrank values that no later edit refreshed (0.58)
     solve_ridge: float = 1e-3
-    # the held keys' own slack (the pinned tokens, shared prompt tokens, held questions); None: `solve_ridge`
-    held_ridge: float | None = None
     # True: the pinned tokens around the subjects (labelled `#held`) are asked for W₀ + fixed at every
     # solve, not for what the memory gives there now. Carried over as targets, the ridge's misses there add
     # up (median 1.5% of ‖W₀k‖ after 30 UPQA_800 edits, 10% after 300; held: 0.4% after 30), yet they are

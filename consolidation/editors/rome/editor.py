@@ -101,7 +101,6 @@ class RomeEditor(Editor):
             "held_questions": (0, frozenset()),
             # True edits as before: no request carried held contexts before the setting existed
             "hold_contexts": (True, frozenset()),
-            "held_ridge": (None, frozenset()),  # None: the held keys take `solve_ridge`, as before
         }
     )
 
@@ -251,9 +250,7 @@ class RomeEditor(Editor):
                 values[:, holding] = module_output(module, keys[:, holding], fixed)
             for i, u in enumerate(own):
                 old.append(KeyValue(keys[:, i].to(u.down.device), values[:, i], u.label))
-        without = solve_jointly(
-            module_name, module, old, fixed, chol, cfg.repeat_cosine, cfg.solve_ridge, cfg.held_ridge
-        )
+        without = solve_jointly(module_name, module, old, fixed, chol, cfg.repeat_cosine, cfg.solve_ridge)
         questions = EVERYDAY_QUESTIONS[: cfg.held_questions]
         with DeltaApplier(model).activate(Delta.of(others + without)):
             edits = self.compute_edits(model, tokenizer, requests, taken)
@@ -279,7 +276,7 @@ class RomeEditor(Editor):
             held = module_output(module, inputs.double().cpu().T, fixed).T  # (m, out)
             new += [KeyValue(x, v, label) for x, v in zip(inputs, held, strict=True)]
         solved = solve_jointly(
-            module_name, module, old + new, fixed, chol, cfg.repeat_cosine, cfg.solve_ridge, cfg.held_ridge
+            module_name, module, old + new, fixed, chol, cfg.repeat_cosine, cfg.solve_ridge
         )
         log.info(
             "ROME memory on %s: %d live keys (%d new, %d superseded)",

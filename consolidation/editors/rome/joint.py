@@ -159,7 +159,6 @@ def solve_jointly(
     chol: torch.Tensor,
     repeat_cosine: float,
     ridge: float = 0.0,
-    held_ridge: float | None = None,
 ) -> list[LowRankUpdate]:
     """One labelled rank-one update per key, together mapping every key to its value on top of W₀ + fixed.
 
@@ -175,10 +174,6 @@ def solve_jointly(
     (UPQA_800, docs/results.md#stability): asking each live key for (1 + ridge) times what it has kept
     0.82 of 44 live values after 150 edits against 0.89; asking it for what its fact first asked kept
     0.78 of 40 after 120 against 0.90, with ‖ΔW‖ growing twice as fast.
-
-    `held_ridge`, where given, is the slack of the held keys (`is_held`: tokens kept where W₀ + fixed or the
-    memory has them) instead of `ridge`: they ask for no value of their own, so a smaller slack there keeps
-    the shared context of every prompt closer to the base model's without costing the values theirs.
     """
     if not pairs:
         return []
@@ -192,10 +187,7 @@ def solve_jointly(
         keys, c_inv_keys, gram = keys[:, kept], c_inv_keys[:, kept], gram[kept][:, kept]
     values = torch.stack([p.value.double().cpu() for p in pairs], dim=1)  # (out, n)
     residual = values - module_output(module, keys, fixed)  # (out, n)
-    slack = torch.tensor(
-        [ridge if held_ridge is None or not is_held(p.label) else held_ridge for p in pairs], dtype=gram.dtype
-    )
-    damped = gram + torch.diag(slack * gram.diagonal())
+    damped = gram + ridge * torch.diag(gram.diagonal())
     coef = torch.linalg.solve(damped, residual.T).T  # (out, n) R (KᵀC⁻¹K + ridge·diag)⁻¹
     scale = gram.diagonal()  # kᵢᵀC⁻¹kᵢ: moves into `up` so each down row is ROME's normalised one
     downs = (c_inv_keys / scale[None, :]).T  # (n, in)
