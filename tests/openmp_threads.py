@@ -1,13 +1,17 @@
 """Counting OpenMP worker threads: helpers for the tests that check a thread gives its pool back.
 
-The pools are OS threads, so they are counted in `/proc/self/task`, less the threads Python started
-itself. Threads on their way out (a finished streaming thread, pool workers told to exit) leave that
-list a moment after the call that ended them returns, so a count after work waits briefly for them to
-settle; a pool that is really kept never leaves, so the wait cannot hide one.
+The pools are OS threads, so they are counted in `/proc/self/task`. Only the threads the measuring thread
+started count: it runs under a name of its own (`on_long_lived_thread`), and Linux threads inherit their
+creator's name, so its OpenMP workers carry that name while the hundred-odd threads that earlier tests left
+behind (servers, stores, pools of their own) do not, however many of them start or end meanwhile. Python's
+own threads are left out too. Threads on their way out (a finished streaming thread, pool workers told to
+exit) leave the list a moment after the call that ended them returns, so a count after work waits briefly
+for them to settle; a pool that is really kept never leaves, so the wait cannot hide one.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -27,11 +31,21 @@ counts_pool_threads = pytest.mark.skipif(
 )
 
 
+def _name(task: int | str) -> str | None:
+    """The OS name of one of this process's threads, or None if it has ended."""
+    try:
+        return (TASKS / str(task) / "comm").read_text().strip()
+    except OSError:
+        return None
+
+
 def os_threads() -> int:
-    """Threads of the process that Python did not start (OpenMP's workers among them): Python's own
-    threads (a progress bar's monitor, a test server's) come and go on their own."""
+    """Native threads that the calling thread started, OpenMP's workers among them: those that carry its
+    OS name and that Python did not start (a progress bar's monitor comes and goes on its own). Call it on
+    a thread of `on_long_lived_thread`, whose name no other thread has."""
+    mine = _name(threading.get_native_id())
     python_threads = {t.native_id for t in threading.enumerate()}
-    return sum(1 for task in os.listdir(TASKS) if int(task) not in python_threads)
+    return sum(1 for task in os.listdir(TASKS) if int(task) not in python_threads and _name(task) == mine)
 
 
 def settled_threads(target: int, timeout: float = SETTLE_SECONDS) -> int:
@@ -50,10 +64,18 @@ def parallel_work() -> None:
     (a @ a.T).sum()
 
 
+_probes = itertools.count()
+
+
+def _rename_this_thread(name: str) -> None:
+    (TASKS / str(threading.get_native_id()) / "comm").write_text(name)
+
+
 def on_long_lived_thread(measure: Callable[[], T]) -> T:
-    """Run `measure` on a fresh worker thread that is already counted, as a server's worker would be."""
+    """Run `measure` on a fresh, long-lived worker thread, as a server's worker would be, under an OS name
+    no other thread has (at most 15 characters), so that `os_threads` counts what it starts."""
     with ThreadPoolExecutor(1) as worker:
-        worker.submit(lambda: None).result()  # the worker thread itself exists before `measure` counts
+        worker.submit(_rename_this_thread, f"omp-probe-{next(_probes)}").result()
         return worker.submit(measure).result()
 
 

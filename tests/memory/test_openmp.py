@@ -1,7 +1,8 @@
 """OpenMP pools: a thread that ran torch's parallel kernels gives its worker threads back when released.
 
-The pools are OS threads, so the tests count the process's threads (`/proc/self/task`, less Python's own)
-around the work, on a thread of their own as a server's worker would be. A kept pool is what halves
+The pools are OS threads, so the tests count the threads the measuring thread started (`/proc/self/task`,
+by the name they inherit from it; tests/openmp_threads.py) around the work, on a thread of their own as a
+server's worker would be. A kept pool is what halves
 decoding speed once a second thread runs the model (memory/openmp.py); `imprint bench chat` times it.
 """
 
