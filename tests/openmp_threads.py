@@ -39,7 +39,7 @@ def _name(task: int | str) -> str | None:
         return None
 
 
-def os_threads() -> int:
+def threads_started_here() -> int:
     """Native threads that the calling thread started, OpenMP's workers among them: those that carry its
     OS name and that Python did not start (a progress bar's monitor comes and goes on its own). Call it on
     a thread of `on_long_lived_thread`, whose name no other thread has."""
@@ -51,10 +51,10 @@ def os_threads() -> int:
 def settled_threads(target: int, timeout: float = SETTLE_SECONDS) -> int:
     """The OS thread count once it is down to `target`, or as it stands after `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    count = os_threads()
+    count = threads_started_here()
     while count > target and time.monotonic() < deadline:
         time.sleep(0.02)
-        count = os_threads()
+        count = threads_started_here()
     return count
 
 
@@ -73,23 +73,18 @@ def _rename_this_thread(name: str) -> None:
 
 def on_long_lived_thread(measure: Callable[[], T]) -> T:
     """Run `measure` on a fresh, long-lived worker thread, as a server's worker would be, under an OS name
-    no other thread has (at most 15 characters), so that `os_threads` counts what it starts."""
+    no other thread has (at most 15 characters), so that `threads_started_here` counts what it starts."""
     with ThreadPoolExecutor(1) as worker:
         worker.submit(_rename_this_thread, f"omp-probe-{next(_probes)}").result()
         return worker.submit(measure).result()
 
 
-def leaves_no_workers(work: Callable[[], object], attempts: int = 3) -> bool:
-    """Whether `work`, run on a fresh long-lived thread, leaves no new native threads behind.
-
-    Threads that earlier tests left running (an observer finishing its queue) may start or end a pool
-    while one attempt counts, so up to `attempts` fresh threads try; a pool the work really keeps shows
-    in every one of them, since each attempt's thread is new and outlives the count.
-    """
+def leaves_no_workers(work: Callable[[], object]) -> bool:
+    """Whether `work`, run on a fresh long-lived thread, leaves no native threads of its own behind."""
 
     def measure() -> bool:
-        before = os_threads()
+        before = threads_started_here()
         work()
         return settled_threads(before) <= before
 
-    return any(on_long_lived_thread(measure) for _ in range(attempts))
+    return on_long_lived_thread(measure)

@@ -2,8 +2,8 @@
 
 The pools are OS threads, so the tests count the threads the measuring thread started (`/proc/self/task`,
 by the name they inherit from it; tests/openmp_threads.py) around the work, on a thread of their own as a
-server's worker would be. A kept pool is what halves
-decoding speed once a second thread runs the model (memory/openmp.py); `imprint bench chat` times it.
+server's worker would be. A kept pool is what halves decoding speed once a second thread runs the model
+(memory/openmp.py); `imprint bench chat` times it.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from tests.openmp_threads import (
     counts_pool_threads,
     leaves_no_workers,
     on_long_lived_thread,
-    os_threads,
     parallel_work,
     settled_threads,
+    threads_started_here,
 )
 
 MESSAGES = [{"role": "user", "content": "Name three colours."}]
@@ -33,9 +33,9 @@ def threads_during_and_after(work: Callable[[], object], *, release: bool) -> tu
     long-lived worker thread; a kept pool still shows after the settling wait."""
 
     def measure() -> tuple[int, int, int]:
-        before = os_threads()
+        before = threads_started_here()
         work()
-        during = os_threads()
+        during = threads_started_here()
         if release:
             release_thread_pool()
         return before, during, settled_threads(before)
@@ -65,7 +65,7 @@ def test_the_block_releases_even_when_it_raises() -> None:
             raise ValueError("the work failed")
 
     def measure() -> tuple[int, int]:
-        before = os_threads()
+        before = threads_started_here()
         with pytest.raises(ValueError, match="the work failed"):
             failing()
         return before, settled_threads(before)
