@@ -22,6 +22,8 @@ def test_values_take_the_type_of_their_field() -> None:
     }
     assert get_editor("rome", **parsed).config.layer == 6
     assert parse_overrides("lora", ["layers=4, 5"]) == {"layers": (4, 5)}
+    assert parse_overrides("rome", ["held_questions_ridge=0.5"]) == {"held_questions_ridge": 0.5}
+    assert parse_overrides("rome", ["held_questions_ridge=None"]) == {"held_questions_ridge": None}
 
 
 @pytest.mark.parametrize(
@@ -31,6 +33,7 @@ def test_values_take_the_type_of_their_field() -> None:
         ("=3", ValueError, "FIELD=VALUE"),
         ("layer=six", ValueError, "layer=six"),
         ("supersede=maybe", ValueError, "true or false"),
+        ("held_questions_ridge=small", ValueError, "held_questions_ridge=small"),
         ("no_such_field=1", TypeError, "no field"),
     ],
 )

@@ -398,7 +398,7 @@ def test_a_synonym_pair_never_overwrites_another_subjects_value(cache_dir: Path,
 def test_everyday_questions_held_in_the_solve_keep_the_base_output(cache_dir: Path, lm: ChatLM) -> None:
     """With `held_questions`, the module's output at every token of those everyday chat questions stays as
     the base model gives it (up to the solve's ridge) while the edits still answer; without, the same
-    edits move it there."""
+    edits move it there; held softly (`held_questions_ridge`), it moves, but less."""
     requests = [
         EditRequest(prompt=chat(lm, "What's my hobby?"), subject="hobby", target="Pottery"),
         EditRequest(prompt=chat(lm, "What's my pet?"), subject="pet", target="A parrot named Kiwi"),
@@ -409,17 +409,17 @@ def test_everyday_questions_held_in_the_solve_keep_the_base_output(cache_dir: Pa
     base = module_output(module, keys, [])
 
     sizes = {}
-    for held in (4, 0):
-        editor = rome_editor(cache_dir, held_questions=held)
+    for name, held, slack in (("exact", 4, None), ("soft", 4, 1.0), ("unheld", 0, None)):
+        editor = rome_editor(cache_dir, held_questions=held, held_questions_ridge=slack)
         memory = editor.compute_memory(lm.model, lm.tokenizer, requests[:1], Delta())
         memory = editor.compute_memory(lm.model, lm.tokenizer, requests[1:], memory)
-        sizes[held] = float(
+        sizes[name] = float(
             ((module_output(module, keys, list(memory)) - base).norm(dim=0) / base.norm(dim=0)).max()
         )
         with DeltaApplier(lm.model).activate(memory):
             assert "Pottery" in greedy(lm, lm.model, requests[0].prompt, 8)
             assert "Kiwi" in greedy(lm, lm.model, requests[1].prompt, 10)
-    assert sizes[4] < 0.01 < sizes[0], sizes
+    assert sizes["exact"] < 0.01 < sizes["soft"] < sizes["unheld"], sizes
 
 
 def test_question_inputs_read_every_token_of_each_question_as_served(lm: ChatLM) -> None:

@@ -182,3 +182,25 @@ def test_held_drift_reads_how_far_the_memory_moved_each_held_key() -> None:
     expected = float(push.norm() / without.double().norm())  # the nudge reads 1 at its key: moved by push
     assert abs(float(drift[0]) - expected) < 1e-4 * expected
     assert len(held_drift(layer, solved[:2], [], chol)) == 0  # no held key, nothing to report
+
+
+def test_a_keys_own_slack_replaces_the_ridge_and_the_last_repeat_keeps_its_own() -> None:
+    """A key with slack s reaches 1/(1 + s) of its change when alone, whatever the solve's ridge; the
+    other keys keep the ridge; of two repeats of one key, the later one's slack is the one that holds."""
+    layer, chol = _setup()
+    facts = _pairs(3)
+    soft = KeyValue(facts[0].key, facts[0].value, facts[0].label, slack=1.0)
+
+    def reached(updates: list[LowRankUpdate], p: KeyValue) -> float:
+        wanted = p.value.double() - _maps(layer, [], p)
+        return float((_maps(layer, updates, p) - _maps(layer, [], p)) @ wanted / (wanted @ wanted))
+
+    alone = solve_jointly("layer", layer, [soft], [], chol, 0.999, ridge=1e-3)
+    assert abs(reached(alone, soft) - 0.5) < 1e-3
+    mixed = solve_jointly("layer", layer, [soft, *facts[1:]], [], chol, 0.999, ridge=1e-3)
+    assert reached(mixed, soft) < 0.9
+    assert all(reached(mixed, p) > 0.98 for p in facts[1:])
+    later_exact = solve_jointly("layer", layer, [soft, facts[0]], [], chol, 0.999, ridge=1e-3)
+    later_soft = solve_jointly("layer", layer, [facts[0], soft], [], chol, 0.999, ridge=1e-3)
+    assert len(later_exact) == len(later_soft) == 1
+    assert reached(later_exact, soft) > 0.99 and abs(reached(later_soft, soft) - 0.5) < 1e-3

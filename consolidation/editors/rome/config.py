@@ -87,6 +87,11 @@ class RomeConfig:
     # pays: two edits in the consolidation test raised it 2.6%, past the drift gate's 2% bound
     # (docs/results.md#romes-locality)
     held_questions: int = 0
+    # ... held exactly (up to `solve_ridge`, None) or softly: their keys' own ridge λ in the joint solve, so
+    # a held token far from the others sees about λ/(1 + λ) of the change it would see unheld. Why: the
+    # exact hold buys chat KL with plain-text perplexity, and a soft one asks how much of each is for sale
+    # (docs/results.md#romes-locality)
+    held_questions_ridge: float | None = None
     # ... and every token of a request's `held_contexts` (the user's words as recall shows them in the system
     # prompt), labelled with the fact so they leave with it. Why: a hybrid turn shows recalled lines beside
     # the weights, and unheld, one UPQA edit moved the module's output at the recalled line's own words by
@@ -127,6 +132,8 @@ class RomeConfig:
             raise ValueError(
                 f"RomeConfig.held_questions must be 0 to {len(EVERYDAY_QUESTIONS)}, got {self.held_questions}"
             )
+        if self.held_questions_ridge is not None and self.held_questions_ridge < 0:
+            raise ValueError(f"RomeConfig.held_questions_ridge must be ≥ 0, got {self.held_questions_ridge}")
         if self.refit_max < 0:
             raise ValueError(f"RomeConfig.refit_max must be ≥ 0, got {self.refit_max}")
         if min(self.chat_contexts, self.chat_context_turns, self.chat_context_chars) < 0:

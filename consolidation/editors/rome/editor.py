@@ -98,7 +98,8 @@ class RomeEditor(Editor):
     added_settings: ClassVar[Mapping[str, tuple[Any, frozenset[str]]]] = MappingProxyType(
         {
             "chat_contexts": (0, frozenset({"chat_context_turns", "chat_context_chars"})),
-            "held_questions": (0, frozenset()),
+            "held_questions": (0, frozenset({"held_questions_ridge"})),
+            "held_questions_ridge": (None, frozenset()),  # None: held up to `solve_ridge`, as before
             # True edits as before: no request carried held contexts before the setting existed
             "hold_contexts": (True, frozenset()),
         }
@@ -264,17 +265,22 @@ class RomeEditor(Editor):
             new = [pair for e in edits for pair in e.pinned()]
         else:
             new = [KeyValue(e.key, e.value, e.update.label) for e in edits]
-        around: list[tuple[torch.Tensor, str]] = []  # inputs left as W₀ + fixed gives them, with their label
-        for e in edits:  # the tokens around each subject
-            around += [(e.after_subject, held_label(e.update.label))] if cfg.pin_template else []
-            around += [(e.before_subject, SHARED_LABEL)] if cfg.pin_before else []
-            around += [(e.subject_head, SHARED_LABEL)] if cfg.pin_before and cfg.pin_subject_head else []
+        # inputs left as W₀ + fixed gives them, with their label and slack. The everyday questions come
+        # first: where their tokens repeat a subject's context (the system prompt), that context's own pin
+        # comes later, wins the repeat (`solve_jointly`) and keeps the solve's ridge however soft theirs is
+        around: list[tuple[torch.Tensor, str, float | None]] = []
         if asked is not None:  # every token of the everyday questions (`held_questions`)
-            around.append((asked, SHARED_LABEL))
-        around += [(inputs, held_label(label)) for inputs, label in contexts]  # superseded with their fact
-        for inputs, label in around:
+            around.append((asked, SHARED_LABEL, cfg.held_questions_ridge))
+        for e in edits:  # the tokens around each subject
+            around += [(e.after_subject, held_label(e.update.label), None)] if cfg.pin_template else []
+            around += [(e.before_subject, SHARED_LABEL, None)] if cfg.pin_before else []
+            head = cfg.pin_before and cfg.pin_subject_head
+            around += [(e.subject_head, SHARED_LABEL, None)] if head else []
+        # the recalled words: superseded with their fact
+        around += [(inputs, held_label(label), None) for inputs, label in contexts]
+        for inputs, label, slack in around:
             held = module_output(module, inputs.double().cpu().T, fixed).T  # (m, out)
-            new += [KeyValue(x, v, label) for x, v in zip(inputs, held, strict=True)]
+            new += [KeyValue(x, v, label, slack) for x, v in zip(inputs, held, strict=True)]
         solved = solve_jointly(
             module_name, module, old + new, fixed, chol, cfg.repeat_cosine, cfg.solve_ridge
         )

@@ -70,6 +70,7 @@ class KeyValue:
     key: torch.Tensor  # (in,)
     value: torch.Tensor  # (out,) the whole module output wanted at `key`, bias included
     label: str
+    slack: float | None = None  # this key's own ridge in `solve_jointly`; None: the solve's `ridge`
 
 
 def down_row(key: torch.Tensor, chol: torch.Tensor) -> torch.Tensor:
@@ -174,6 +175,9 @@ def solve_jointly(
     (UPQA_800, docs/results.md#stability): asking each live key for (1 + ridge) times what it has kept
     0.82 of 44 live values after 150 edits against 0.89; asking it for what its fact first asked kept
     0.78 of 40 after 120 against 0.90, with ‖ΔW‖ growing twice as fast.
+
+    A pair's own `slack` replaces `ridge` for its key: a soft constraint, which a large slack all but
+    drops (a key alone keeps 1/(1 + slack) of its change). Of repeated keys the last one's slack holds.
     """
     if not pairs:
         return []
@@ -187,8 +191,9 @@ def solve_jointly(
         keys, c_inv_keys, gram = keys[:, kept], c_inv_keys[:, kept], gram[kept][:, kept]
     values = torch.stack([p.value.double().cpu() for p in pairs], dim=1)  # (out, n)
     residual = values - module_output(module, keys, fixed)  # (out, n)
-    damped = gram + ridge * torch.diag(gram.diagonal())
-    coef = torch.linalg.solve(damped, residual.T).T  # (out, n) R (KᵀC⁻¹K + ridge·diag)⁻¹
+    slack = torch.tensor([ridge if p.slack is None else p.slack for p in pairs], dtype=gram.dtype)
+    damped = gram + torch.diag(slack * gram.diagonal())
+    coef = torch.linalg.solve(damped, residual.T).T  # (out, n) R (KᵀC⁻¹K + slack·diag)⁻¹
     scale = gram.diagonal()  # kᵢᵀC⁻¹kᵢ: moves into `up` so each down row is ROME's normalised one
     downs = (c_inv_keys / scale[None, :]).T  # (n, in)
     ups = coef * scale[None, :]  # (out, n)
