@@ -65,7 +65,7 @@ def _convert(text: str, kind: Any) -> Any:
         return kind(text)
     if kind is Path or kind == (Path | None):
         return Path(text)
-    if kind in (float | None, int | None):  # "none" restores the default's meaning ("the same as ...")
+    if kind == (float | None):  # "none" restores the default's meaning ("the same as ...")
         return None if text.lower() == "none" else _convert(text, kind.__args__[0])
     if getattr(kind, "__origin__", None) is tuple:
         inner = kind.__args__[0]
