@@ -7,8 +7,9 @@ import io
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api.deps import PrincipalDep, RuntimeDep, WeightsDep
@@ -51,12 +52,21 @@ def rollback(
     responses={**ERRORS, 200: {"content": {"application/zip": {}}, "description": "A peft adapter folder."}},
     response_class=Response,
 )
-def adapter(user_id: UserPath, weights: WeightsDep, rt: RuntimeDep, principal: PrincipalDep) -> Response:
+def adapter(
+    user_id: UserPath,
+    weights: WeightsDep,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    unscoped: Annotated[
+        bool, Query(description="Export a scoped memory anyway, applied at every token (not as served).")
+    ] = False,
+) -> Response:
     """The memory in force as a LoRA adapter (`adapter_config.json`, `adapter_model.safetensors`) that
-    plain peft loads onto the base model; 404 when the user has no weight memory in force."""
+    plain peft loads onto the base model; 404 when the user has no weight memory in force, 422 when it is
+    scoped (ROME's default) and `unscoped` is not set: a LoRA adapter applies at every token."""
     user = principal.user(user_id)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = export_peft(weights, user, Path(tmp) / "adapter", rt.settings.model)
+        folder = export_peft(weights, user, Path(tmp) / "adapter", rt.settings.model, unscoped=unscoped)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(folder.iterdir()):

@@ -5,6 +5,10 @@ rank r (the sum of its stacked edits' ranks) through `rank_pattern`, and `alpha_
 so peft's scaling alpha / r is exactly 1. Keys follow peft's saved layout (checked against
 `get_peft_model_state_dict` in the tests): `base_model.model.<module>.lora_A.weight` (r, in) and
 `.lora_B.weight` (out, r). `target_modules` lists the exact module names, so nothing else is adapted.
+
+A scoped memory (ROME's default, `memory.weights.delta`) applies at its subjects' tokens only, which a LoRA
+adapter cannot say: exporting one is refused unless the caller accepts an adapter that applies it at every
+token (`unscoped=True`), as ROME served before scopes.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from peft import LoraConfig
 from safetensors.torch import save as st_save
 
 from memory.atomic import atomic_write_bytes
-from memory.errors import NotFound
+from memory.errors import InvalidInput, NotFound
 from memory.openmp import pool_released_after
 from memory.weights.weight_memory import WeightMemory
 
@@ -30,11 +34,17 @@ PEFT_PREFIX = "base_model.model."
 
 
 def export_peft(
-    weight_memory: WeightMemory, user_id: str, out_dir: Path, base_model_name_or_path: str
+    weight_memory: WeightMemory,
+    user_id: str,
+    out_dir: Path,
+    base_model_name_or_path: str,
+    unscoped: bool = False,
 ) -> Path:
     """Write `user_id`'s memory in force as a LoRA adapter folder at `out_dir`; returns `out_dir`.
 
     Raises `NotFound` for a user with nothing in force: an adapter without targets is not a valid adapter.
+    Raises `InvalidInput` for a scoped memory unless `unscoped`: the adapter's logits would differ from the
+    service's at every token outside the scope, and nothing says so once the folder is elsewhere.
     """
     # merging and copying a large memory's factors runs parallel kernels on the caller's thread (an HTTP
     # worker, in the service): its OpenMP pool is given back so the turns served next run at full speed
@@ -46,6 +56,11 @@ def export_peft(
             tensors[f"{PEFT_PREFIX}{u.module}.lora_B.weight"] = _saved(u.up)
     if delta.is_empty():
         raise NotFound(f"user {user_id!r} has no weight memory in force; there is nothing to export")
+    if delta.is_scoped() and not unscoped:
+        raise InvalidInput(
+            f"user {user_id!r}'s weight memory is scoped (it applies only at its subjects' tokens), which a "
+            "LoRA adapter cannot express; export it unscoped to get an adapter that applies it at every token"
+        )
     ranks = {u.module: u.rank for u in delta}
     config = LoraConfig(
         r=max(ranks.values()),

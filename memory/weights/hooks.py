@@ -168,4 +168,6 @@ class DeltaApplier:
             module=update.module,
             down=update.down.detach().to(device=weight.device, dtype=weight.dtype),
             up=update.up.detach().to(device=weight.device, dtype=weight.dtype),
+            scoped=None if update.scoped is None else update.scoped.to(device=weight.device),
+            opens_at=None if update.opens_at is None else update.opens_at.to(device=weight.device),
         )

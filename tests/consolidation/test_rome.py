@@ -422,6 +422,38 @@ def test_everyday_questions_held_in_the_solve_keep_the_base_output(cache_dir: Pa
     assert sizes["exact"] < 0.01 < sizes["soft"] < sizes["unheld"], sizes
 
 
+def test_a_scoped_memory_answers_and_leaves_other_questions_bit_for_bit(cache_dir: Path, lm: ChatLM) -> None:
+    """With `scope`, the facts still answer, and questions about other things get the base model's logits
+    exactly: none of their tokens reads a fact's down row at the threshold, so the memory adds zero there.
+    The same facts unscoped change those logits. Only the facts' own rows open the scope."""
+    requests = [
+        EditRequest(prompt=chat(lm, "What's my hobby?"), subject="hobby", target="Pottery"),
+        EditRequest(prompt=chat(lm, "What's my pet?"), subject="pet", target="A parrot named Kiwi"),
+    ]
+    questions = [chat(lm, q) for q in EVERYDAY_QUESTIONS[:4]]
+
+    def logits() -> list[torch.Tensor]:
+        with torch.no_grad():
+            return [lm.model(lm.tokenizer(q, return_tensors="pt").input_ids).logits[0] for q in questions]
+
+    base = logits()
+    unchanged = {}
+    for scope in (0.5, None):
+        editor = rome_editor(cache_dir, scope=scope)
+        memory = editor.compute_memory(lm.model, lm.tokenizer, requests[:1], Delta())
+        memory = editor.compute_memory(lm.model, lm.tokenizer, requests[1:], memory)
+        with DeltaApplier(lm.model).activate(memory):
+            assert "Pottery" in greedy(lm, lm.model, requests[0].prompt, 8)
+            assert "Kiwi" in greedy(lm, lm.model, requests[1].prompt, 10)
+            unchanged[scope] = [torch.equal(a, b) for a, b in zip(logits(), base, strict=True)]
+        if scope is not None:
+            for u in memory:
+                assert u.scoped is not None and u.opens_at is not None and bool(u.scoped.all())
+                assert float(u.opens_at[0]) == (float("inf") if is_held(u.label) else scope), u.label
+    assert all(unchanged[0.5]), unchanged
+    assert not any(unchanged[None]), unchanged
+
+
 def test_question_inputs_read_every_token_of_each_question_as_served(lm: ChatLM) -> None:
     """`question_inputs`: one row per token of each rendered question, each row what a pass over that
     question alone reads (right padding changes no real token's input)."""

@@ -82,7 +82,7 @@ def test_a_setting_added_later_is_left_out_while_it_edits_as_before(tmp_path: Pa
         assert not chat & set(off)
         on = editors_plan({"rome": get_editor("rome", chat_contexts=2)}, one_edit_each)["rome"]
         assert chat <= set(on) and {k: v for k, v in on.items() if k in off} == off
-    later = chat | {"held_questions", "hold_contexts", "held_questions_ridge"}  # gained after the folder
+    later = chat | {"held_questions", "hold_contexts", "held_questions_ridge", "scope"}  # gained after it
     before = {k: v for k, v in portable(get_editor("rome").settings()).items() if k not in later}
     open_run(tmp_path / "run", {"editors": {"rome": before}})  # written before the fields existed
     inert = get_editor("rome", chat_contexts=0, chat_context_turns=9)  # acts only through chat_contexts

@@ -12,7 +12,7 @@ import torch
 from peft import PeftModel, get_peft_model_state_dict
 from safetensors.torch import load_file
 
-from memory.errors import NotFound
+from memory.errors import InvalidInput, NotFound
 from memory.weights.delta import Delta, LowRankUpdate
 from memory.weights.export import export_peft
 from memory.weights.weight_memory import WeightMemory
@@ -71,6 +71,23 @@ def test_nothing_to_export(tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="nothing to export"):
         export_peft(wm, "nobody", tmp_path / "adapter", "base")
     assert not (tmp_path / "adapter").exists()
+
+
+def test_a_scoped_memory_exports_only_when_asked_to_drop_its_scope(tmp_path: Path) -> None:
+    """A LoRA adapter applies at every token, a scoped memory only inside its scope: exporting one as is
+    would serve other logits than the service does, so it is refused unless the caller asks for that."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 2))
+    wm = WeightMemory(tmp_path / "wm", model)
+    down, up = torch.eye(4)[:1], torch.tensor([[1.0], [2.0]])
+    wm.commit("alice", Delta.of([LowRankUpdate.in_scope("0", down, up, "rome:hobby", 0.5)]), **PROVENANCE)
+    with pytest.raises(InvalidInput, match="scoped"):
+        export_peft(wm, "alice", tmp_path / "adapter", "base")
+    assert not (tmp_path / "adapter").exists()
+
+    out = export_peft(wm, "alice", tmp_path / "adapter", "base", unscoped=True)
+    weights = load_file(out / "adapter_model.safetensors")
+    assert torch.equal(weights["base_model.model.0.lora_A.weight"], down)
+    assert torch.equal(weights["base_model.model.0.lora_B.weight"], up)
 
 
 @counts_pool_threads

@@ -118,6 +118,13 @@ class RomeConfig:
     # (docs/results.md#stability)
     refit_lost: bool = True
     refit_max: int = 3
+    # serve the memory only inside its subjects' scope: at a token whose input reads at least `scope` along
+    # one of a fact's down rows (each reads 1 at its own key), and nowhere else, where the edited module's
+    # output is then the base model's bit for bit (`joint.scoped`). Why: every rank-one update acts on every
+    # input with a component along its down row, and that leak, not the facts, is what moved unrelated
+    # answers; the solve's arithmetic is unchanged. None: applied at every token, as ROME was served before
+    # (docs/results.md#scoped-rome-memory). A scoped memory exports as a LoRA adapter only unscoped
+    scope: float | None = None
     repeat_cosine: float = 0.999  # keys closer than this (C⁻¹ metric) are one key: the later value wins
 
     # cluster representation (Personalization Editing): edit several synonym pairs per fact
@@ -134,6 +141,8 @@ class RomeConfig:
             )
         if self.held_questions_ridge is not None and self.held_questions_ridge < 0:
             raise ValueError(f"RomeConfig.held_questions_ridge must be ≥ 0, got {self.held_questions_ridge}")
+        if self.scope is not None and not 0 < self.scope < 1:
+            raise ValueError(f"RomeConfig.scope must be in (0, 1) or None, got {self.scope}")
         if self.refit_max < 0:
             raise ValueError(f"RomeConfig.refit_max must be ≥ 0, got {self.refit_max}")
         if min(self.chat_contexts, self.chat_context_turns, self.chat_context_chars) < 0:

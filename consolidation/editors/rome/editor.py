@@ -48,6 +48,7 @@ from consolidation.editors.rome.joint import (
     label_for,
     label_subjects,
     module_output,
+    scoped,
     solve_jointly,
     solve_stacked,
     split_own,
@@ -102,6 +103,7 @@ class RomeEditor(Editor):
             "held_questions_ridge": (None, frozenset()),  # None: held up to `solve_ridge`, as before
             # True edits as before: no request carried held contexts before the setting existed
             "hold_contexts": (True, frozenset()),
+            "scope": (None, frozenset()),  # None: served at every token, as before
         }
     )
 
@@ -237,7 +239,7 @@ class RomeEditor(Editor):
                 edits = self.compute_edits(model, tokenizer, requests, taken)
             new = [KeyValue(e.key, e.value, e.update.label) for e in edits]
             fixed = [u for u in kept if u.module == module_name]
-            return Delta.of(kept + solve_stacked(module_name, module, new, fixed, chol))
+            return Delta.of(kept + scoped(solve_stacked(module_name, module, new, fixed, chol), cfg.scope))
 
         # ROME's own rank-one updates on this module are re-solved; anything else is held fixed
         own, others = split_own(kept, module_name)
@@ -252,6 +254,7 @@ class RomeEditor(Editor):
             for i, u in enumerate(own):
                 old.append(KeyValue(keys[:, i].to(u.down.device), values[:, i], u.label))
         without = solve_jointly(module_name, module, old, fixed, chol, cfg.repeat_cosine, cfg.solve_ridge)
+        without = scoped(without, cfg.scope)  # the memory the new values are fitted on is served scoped
         questions = EVERYDAY_QUESTIONS[: cfg.held_questions]
         with DeltaApplier(model).activate(Delta.of(others + without)):
             edits = self.compute_edits(model, tokenizer, requests, taken)
@@ -281,8 +284,9 @@ class RomeEditor(Editor):
         for inputs, label, slack in around:
             held = module_output(module, inputs.double().cpu().T, fixed).T  # (m, out)
             new += [KeyValue(x, v, label, slack) for x, v in zip(inputs, held, strict=True)]
-        solved = solve_jointly(
-            module_name, module, old + new, fixed, chol, cfg.repeat_cosine, cfg.solve_ridge
+        solved = scoped(
+            solve_jointly(module_name, module, old + new, fixed, chol, cfg.repeat_cosine, cfg.solve_ridge),
+            cfg.scope,
         )
         log.info(
             "ROME memory on %s: %d live keys (%d new, %d superseded)",

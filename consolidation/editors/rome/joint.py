@@ -142,6 +142,26 @@ def held_drift(
     return moved.norm(dim=0) / without.norm(dim=0).clamp_min(1e-12)
 
 
+def scoped(updates: Sequence[LowRankUpdate], opens_at: float | None) -> list[LowRankUpdate]:
+    """ROME's updates served inside their subjects' scope (`memory.weights.delta`): a fact's rows open it
+    wherever the input reads at least `opens_at` along them, and the held rows (`is_held`) apply only where
+    it is open. None leaves them applying everywhere.
+
+    Why the held rows never open it: they are the tokens around every subject (the system prompt, the
+    template's tail) and the everyday questions, which every prompt shares; they exist to keep those tokens
+    at W₀ + fixed, and outside the scope they are there exactly. Each row reads 1 at its own key, so any
+    `opens_at` below 1 lets a fact's own prompt in.
+    """
+    if opens_at is None:
+        return list(updates)
+    return [
+        LowRankUpdate.in_scope(
+            u.module, u.down, u.up, label=u.label, opens_at=None if is_held(u.label) else opens_at
+        )
+        for u in updates
+    ]
+
+
 def _last_of_repeated(gram: torch.Tensor, cosine: float) -> list[int]:
     """Indices of the keys to keep: only the last of keys that are one direction in C⁻¹'s metric (cosine of
     the Gram matrix KᵀC⁻¹K above `cosine`), because one key cannot map to two values and near-parallel keys
