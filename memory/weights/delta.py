@@ -9,7 +9,7 @@ An update may be **scoped**: its rows apply only at the tokens where one of the 
 the input at least at that row's threshold (|x · downᵢ| ≥ opens_atᵢ), and nowhere else, so an unrelated
 input gets the base module's output bit for bit. Why: a ROME memory is a sum of rank-one maps, and each acts
 on every input with a component along its down row; that leak, not the edits themselves, is what changed
-unrelated answers (docs/results.md#scoped-rome-memory). A plain LoRA adapter cannot express the gate
+unrelated answers (docs/results.md, *Scoped ROME memory*). A plain LoRA adapter cannot express the gate
 (`memory.weights.export`).
 """
 

@@ -122,8 +122,9 @@ class RomeConfig:
     # one of a fact's down rows (each reads 1 at its own key), and nowhere else, where the edited module's
     # output is then the base model's bit for bit (`joint.scoped`). Why: every rank-one update acts on every
     # input with a component along its down row, and that leak, not the facts, is what moved unrelated
-    # answers; the solve's arithmetic is unchanged. None: applied at every token, as ROME was served before
-    # (docs/results.md#scoped-rome-memory). A scoped memory exports as a LoRA adapter only unscoped
+    # answers; the solve's arithmetic is unchanged. At 0.5, after 100 edits, 50 of 50 neutral prompts keep
+    # their next token (unscoped 48) and perplexity rises 0.23% (3.9%). None: applied at every token, as
+    # ROME was served before (docs/results.md, *Scoped ROME memory*). It exports as LoRA only unscoped
     scope: float | None = None
     repeat_cosine: float = 0.999  # keys closer than this (C⁻¹ metric) are one key: the later value wins
 
