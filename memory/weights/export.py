@@ -6,9 +6,9 @@ so peft's scaling alpha / r is exactly 1. Keys follow peft's saved layout (check
 `get_peft_model_state_dict` in the tests): `base_model.model.<module>.lora_A.weight` (r, in) and
 `.lora_B.weight` (out, r). `target_modules` lists the exact module names, so nothing else is adapted.
 
-A scoped memory (ROME's default, `memory.weights.delta`) applies at its subjects' tokens only, which a LoRA
-adapter cannot say: exporting one is refused unless the caller accepts an adapter that applies it at every
-token (`unscoped=True`), as ROME served before scopes.
+A scoped memory (ROME's `scope` setting, `memory.weights.delta`) applies at its subjects' tokens only,
+which a LoRA adapter cannot say: exporting one is refused unless the caller accepts an adapter that applies
+it at every token (`unscoped=True`), as unscoped ROME is served.
 """
 
 from __future__ import annotations
