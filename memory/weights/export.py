@@ -49,18 +49,21 @@ def export_peft(
     # merging and copying a large memory's factors runs parallel kernels on the caller's thread (an HTTP
     # worker, in the service): its OpenMP pool is given back so the turns served next run at full speed
     with pool_released_after():
-        delta = weight_memory.delta(user_id).merged()  # one update per module: one LoRA pair per module
+        memory = weight_memory.delta(user_id)
+        # refused before any factor is merged or copied
+        if memory.is_empty():
+            raise NotFound(f"user {user_id!r} has no weight memory in force; there is nothing to export")
+        if memory.is_scoped() and not unscoped:
+            raise InvalidInput(
+                f"user {user_id!r}'s weight memory is scoped (it applies only at its subjects' tokens), "
+                "which a LoRA adapter cannot express; export it unscoped to get an adapter that applies it "
+                "at every token"
+            )
+        delta = memory.merged()  # one update per module: one LoRA pair per module
         tensors = {}
         for u in delta:
             tensors[f"{PEFT_PREFIX}{u.module}.lora_A.weight"] = _saved(u.down)
             tensors[f"{PEFT_PREFIX}{u.module}.lora_B.weight"] = _saved(u.up)
-    if delta.is_empty():
-        raise NotFound(f"user {user_id!r} has no weight memory in force; there is nothing to export")
-    if delta.is_scoped() and not unscoped:
-        raise InvalidInput(
-            f"user {user_id!r}'s weight memory is scoped (it applies only at its subjects' tokens), which a "
-            "LoRA adapter cannot express; export it unscoped to get an adapter that applies it at every token"
-        )
     ranks = {u.module: u.rank for u in delta}
     config = LoraConfig(
         r=max(ranks.values()),
