@@ -63,7 +63,8 @@ def adapter(
 ) -> Response:
     """The memory in force as a LoRA adapter (`adapter_config.json`, `adapter_model.safetensors`) that
     plain peft loads onto the base model; 404 when the user has no weight memory in force, 422 when it is
-    scoped (ROME's `scope` setting) and `unscoped` is not set: a LoRA adapter applies at every token."""
+    scoped (ROME's `scope` setting, on by default) and `unscoped` is not set: a LoRA adapter applies at every
+    token, so its logits would differ from the service's everywhere outside the scope."""
     user = principal.user(user_id)
     with tempfile.TemporaryDirectory() as tmp:
         folder = export_peft(weights, user, Path(tmp) / "adapter", rt.settings.model, unscoped=unscoped)

@@ -56,8 +56,9 @@ def export_peft(
         if memory.is_scoped() and not unscoped:
             raise InvalidInput(
                 f"user {user_id!r}'s weight memory is scoped (it applies only at its subjects' tokens), "
-                "which a LoRA adapter cannot express; export it unscoped to get an adapter that applies it "
-                "at every token"
+                "which a LoRA adapter cannot express: export it with unscoped=true for an adapter that "
+                "applies it at every token (not as served), or edit with ROME's scope unset (scope=none) "
+                "for a memory that exports exactly"
             )
         delta = memory.merged()  # one update per module: one LoRA pair per module
         tensors = {}

@@ -108,7 +108,10 @@ def test_consolidate_inspect_rollback_and_forget(served: Served) -> None:
         assert "green tea" in answer.lower(), answer
         assert answer != base
 
-        zipped = c.get(f"/v1/users/{alice}/adapter")
+        # ROME's memory is scoped by default, which a LoRA adapter cannot express: refused unless asked
+        refused = c.get(f"/v1/users/{alice}/adapter")
+        assert refused.status_code == 422 and "unscoped=true" in refused.text, refused.text
+        zipped = c.get(f"/v1/users/{alice}/adapter", params={"unscoped": "true"})
         assert zipped.status_code == 200 and zipped.headers["content-type"] == "application/zip"
         with zipfile.ZipFile(io.BytesIO(zipped.content)) as archive:
             assert sorted(archive.namelist()) == ["adapter_config.json", "adapter_model.safetensors"]

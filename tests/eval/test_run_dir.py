@@ -85,10 +85,15 @@ def test_a_setting_added_later_is_left_out_while_it_edits_as_before(tmp_path: Pa
     later = chat | {"held_questions", "hold_contexts", "held_questions_ridge", "scope"}  # gained after it
     before = {k: v for k, v in portable(get_editor("rome").settings()).items() if k not in later}
     open_run(tmp_path / "run", {"editors": {"rome": before}})  # written before the fields existed
-    inert = get_editor("rome", chat_contexts=0, chat_context_turns=9)  # acts only through chat_contexts
+    # chat_context_turns acts only through chat_contexts; scope=None serves at every token, as before
+    inert = get_editor("rome", chat_contexts=0, chat_context_turns=9, scope=None)
     open_run(tmp_path / "run", {"editors": editors_plan({"rome": inert})})
     with pytest.raises(ValueError, match=r"editors: was"):
-        open_run(tmp_path / "run", {"editors": editors_plan({"rome": get_editor("rome", chat_contexts=2)})})
+        unscoped_chat = get_editor("rome", chat_contexts=2, scope=None)
+        open_run(tmp_path / "run", {"editors": editors_plan({"rome": unscoped_chat})})
+    # the scope is on by default now, so today's defaults are another experiment than that folder's
+    with pytest.raises(ValueError, match=r"editors: was"):
+        open_run(tmp_path / "run", {"editors": editors_plan({"rome": get_editor("rome")})})
 
 
 @pytest.mark.parametrize("name", available_editors())
