@@ -35,6 +35,7 @@ COLUMNS = (  # (row key, table header)
     ("locality_kl", "KL"),
     ("locality_top1", "next token kept"),
     ("norm_growth", "norm growth"),
+    ("scope_open_share", "scope opens at"),
     ("retention", "retention"),
     ("probe_seconds", "probes s"),
     ("check_seconds", "check s"),
@@ -53,16 +54,17 @@ def base_summary(guard: DriftGuard) -> dict[str, float]:
 
 
 def report_row(edits: int, report: DriftReport) -> dict[str, Any]:
-    """One table row from a report: each check's candidate value, the worst norm growth, the verdict."""
+    """One table row from a report: each check's candidate value, the worst over modules of a per-module
+    check (norm growth, a scoped module's open share), the verdict."""
     row: dict[str, Any] = {"edits": edits, "passed": report.passed, "check_seconds": round(report.seconds, 1)}
     retention = next((c for c in report.checks if c.name == "retention"), None)
     retention_seconds = retention.detail.get("seconds", 0.0) if retention is not None else 0.0
     row["probe_seconds"] = round(report.seconds - retention_seconds, 1)  # the fixed probes, any user
-    growth = [c.candidate for c in report.checks if c.name.startswith("norm_growth:")]
-    if growth:
-        row["norm_growth"] = max(growth)
     for c in report.checks:
-        if not c.name.startswith("norm_growth:"):
+        metric, _, module = c.name.partition(":")
+        if module:  # one check per edited module (norm growth, a scope's reach): the worst of them
+            row[metric] = max(row.get(metric, c.candidate), c.candidate)
+        else:
             row[c.name] = c.candidate
     row["reasons"] = report.reasons
     return row
@@ -150,7 +152,11 @@ def markdown(result: dict[str, Any]) -> str:
         f"\n{s['editor']}, {s['edits']} sequential edits; median check {s['median_check_seconds']} s "
         f"(fixed probes alone: median {s['median_probe_seconds']} s after the first, "
         f"{s['first_probe_seconds']} s the first time), "
-        f"base scores computed in {s['base_scores_seconds']} s; first failing check after "
-        f"{s['first_failing_edits']} edits."
+        f"base scores computed in {s['base_scores_seconds']} s; "
+        + (
+            "every check passed."
+            if s["first_failing_edits"] is None
+            else f"first failing check after {s['first_failing_edits']} edits."
+        )
     )
     return "\n".join(lines)

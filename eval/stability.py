@@ -258,6 +258,7 @@ COLUMNS = (  # (row key, table header)
     ("locality_top1", "next token kept"),
     ("locality_kl", "KL"),
     ("norm_growth", "norm growth"),
+    ("scope_open_share", "scope opens at"),
     ("condition_number", "cond(W)"),
     ("median_seconds_per_edit", "s/edit"),
 )

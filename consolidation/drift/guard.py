@@ -21,6 +21,7 @@ from torch import nn
 
 from consolidation.drift.config import DriftConfig
 from consolidation.drift.data import boolq_items, file_fingerprint, heldout_text, nq_items
+from consolidation.drift.norms import counting_opens, norm_checks
 from consolidation.drift.replay import UpperReplay
 from consolidation.drift.report import Check, DriftReport
 from consolidation.drift.scoring import Body, boolq_scores, full_body, nq_scores, window_nll
@@ -85,10 +86,18 @@ class DriftGuard:
             replay, lowest = self.replay, self.replay.lowest_block(delta)
             body = lambda enc: replay.hidden(enc, lowest)  # noqa: E731
         with self.applier.activate(delta):
-            return self._scores(inputs, body)
+            return self._scores(inputs, body, delta)
 
-    def _scores(self, inputs: dict[str, Any], body: Body) -> dict[str, Any]:
+    def _scores(self, inputs: dict[str, Any], body: Body, delta: Delta | None) -> dict[str, Any]:
         cfg, model, tok = self.config, self.model, self.tokenizer
+
+        def ppl() -> dict[str, Any]:
+            with counting_opens(model, delta) as opened:  # a scoped memory's reach, on the same tokens
+                nll = window_nll(
+                    model, tok, inputs["text"], cfg.ppl_tokens, cfg.ppl_window, cfg.batch_size // 4 or 1, body
+                )
+            return {"ppl_window_nll": nll, **({"scope_open_share": opened} if opened else {})}
+
         probes: dict[str, Any] = {
             "boolq": lambda: dict(
                 zip(
@@ -104,11 +113,7 @@ class DriftGuard:
                     strict=True,
                 )
             ),
-            "ppl": lambda: {
-                "ppl_window_nll": window_nll(
-                    model, tok, inputs["text"], cfg.ppl_tokens, cfg.ppl_window, cfg.batch_size // 4 or 1, body
-                )
-            },
+            "ppl": ppl,
             "locality": lambda: {
                 "locality_logprobs": next_token_logprobs(model, tok, inputs["neutral"], cfg.batch_size, body)
             },
@@ -192,7 +197,7 @@ class DriftGuard:
                 _locality_checks(base["locality_logprobs"], now["locality_logprobs"], cfg.max_locality_kl)
             )
         if "norm" in cfg.probes:
-            checks.extend(self._norm_checks(candidate))
+            checks.extend(norm_checks(self.model, candidate, now.get("scope_open_share", {}), cfg))
         if "retention" in cfg.probes and earlier and self.judge is not None:
             checks.append(self._retention_check(candidate, parent, earlier))
         seconds = time.perf_counter() - started
@@ -204,26 +209,6 @@ class DriftGuard:
             "" if report.passed else ": " + "; ".join(report.reasons),
         )
         return report
-
-    def _norm_checks(self, candidate: Delta) -> list[Check]:
-        out = []
-        for name in candidate.modules():
-            weight = self.model.get_submodule(name).weight.detach().float()  # type: ignore[operator,union-attr]
-            dense = candidate.dense(name).to(weight.device, weight.dtype)
-            growth = float((weight + dense).norm() / weight.norm()) - 1.0
-            ok = growth <= self.config.max_norm_growth
-            out.append(
-                Check(
-                    name=f"norm_growth:{name}",
-                    candidate=growth,
-                    base=None,
-                    rule=f"‖W₀+ΔW‖/‖W₀‖ − 1 ≤ {self.config.max_norm_growth:g}",
-                    passed=ok,
-                    reason="" if ok else f"grew {growth:.2%}, over {self.config.max_norm_growth:.0%}",
-                    detail={"delta_relative_norm": round(float(dense.norm() / weight.norm()), 5)},
-                )
-            )
-        return out
 
     def _retention_check(self, candidate: Delta, parent: Delta | None, earlier: Sequence[ProbeItem]) -> Check:
         assert self.judge is not None

@@ -83,6 +83,27 @@ class LowRankUpdate:
         """The full (out, in) change; for inspection and tests, not for serving."""
         return self.up @ self.down
 
+    def every_token(self) -> torch.Tensor:
+        """The (out, in) part of ΔW that applies at every token: the rows that are not scoped. Why: it is
+        all an input outside the scope ever gets, so the drift guard bounds its norm as it bounds an
+        unscoped update's (`consolidation.drift.guard`)."""
+        if self.scoped is None:
+            return self.dense()
+        always = ~self.scoped.to(self.down.device).bool()
+        return self.up[:, always] @ self.down[always]
+
+    def opens(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Where the scope is open for inputs x (..., in): a bool (..., 1), or None when no row is scoped
+        (the update then applies everywhere). The drift guard counts these on held-out text."""
+        if not self.is_scoped:
+            return None
+        return self._is_open(x @ self.down.to(dtype=x.dtype, device=x.device).T)
+
+    def _is_open(self, reads: torch.Tensor) -> torch.Tensor:
+        assert self.opens_at is not None
+        opens_at = self.opens_at.to(dtype=reads.dtype, device=reads.device)
+        return (reads.abs() >= opens_at).any(dim=-1, keepdim=True)  # (..., 1)
+
     def apply_to_output(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """y + x ΔWᵀ for inputs x (..., in) and outputs y (..., out); scoped rows count only at the tokens
         where an opener row reads x at its threshold (this update's own rows: `Delta.merged` gathers a
@@ -91,8 +112,7 @@ class LowRankUpdate:
         up = self.up.to(dtype=y.dtype, device=y.device)
         reads = x @ down.T  # (..., r)
         if self.scoped is not None and self.opens_at is not None:
-            opens_at = self.opens_at.to(dtype=reads.dtype, device=reads.device)
-            is_open = (reads.abs() >= opens_at).any(dim=-1, keepdim=True)  # (..., 1)
+            is_open = self._is_open(reads)
             # where closed, the scoped rows read exactly 0: y + 0 is y, so unrelated tokens stay bit for bit
             reads = torch.where(self.scoped.to(reads.device) & ~is_open, torch.zeros_like(reads), reads)
         return y + reads @ up.T

@@ -3,6 +3,7 @@ fail, and a rejected commit leaves the user's memory and answers exactly as they
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,36 @@ def test_a_destructive_candidate_fails(guard: DriftGuard, normal: Delta, lm: Cha
     assert not report.passed
     failed = {c.name.split(":")[0] for c in report.checks if not c.passed}
     assert failed & {"boolq_accuracy", "boolq_margin", "nq_loglik", "perplexity", "locality_kl"}, failed
+
+
+def test_a_scoped_memory_is_held_to_what_it_reaches_not_to_its_size(
+    guard: DriftGuard, normal: Delta, lm: ChatLM
+) -> None:
+    """ROME's default memory is scoped: it adds nothing where its scope is closed, so the tight norm bound
+    holds for the part that applies everywhere (none of it) and its reach is counted on held-out text.
+    The same factors unscoped fail that bound, and a scope that opens at every token fails its reach."""
+    assert normal.is_scoped()
+    (name,) = normal.modules()
+    config = replace(guard.config, probes=("ppl", "norm"), max_norm_growth=0.0)
+    tight = DriftGuard(lm.model, lm.tokenizer, config)
+    report = tight.check(normal)
+    assert report.passed, report.table()
+    assert report.check(f"norm_growth:{name}").candidate > 0.0  # the update has a size...
+    assert (
+        report.check(f"norm_growth_every_token:{name}").candidate == 0.0
+    )  # ...none of it applies everywhere
+    assert 0.0 <= report.check(f"scope_open_share:{name}").candidate <= config.max_scope_open_share
+
+    unscoped = Delta.of(LowRankUpdate(module=u.module, down=u.down, up=u.up, label=u.label) for u in normal)
+    report = tight.check(unscoped)
+    assert not report.check(f"norm_growth:{name}").passed
+    assert not any(c.name.startswith("scope_open_share") for c in report.checks)
+
+    everywhere = Delta.of(
+        LowRankUpdate.in_scope(u.module, u.down, u.up, u.label, opens_at=1e-12) for u in normal
+    )
+    report = tight.check(everywhere)
+    assert report.check(f"scope_open_share:{name}").candidate > 0.99 and not report.passed
 
 
 def test_a_rejected_commit_leaves_the_user_as_before(

@@ -97,8 +97,10 @@ def test_rollback_puts_observations_back_in_retrieval(world: World) -> None:
 def test_a_failing_drift_check_leaves_everything_in_retrieval(
     tmp_path: Path, lm: ChatLM, embedder: Embedder, rome_cache: Path
 ) -> None:
-    # any edit fails: it grows the edited matrix, and a scoped memory may leave the neutral prompts' KL at 0
-    for w in make_world(tmp_path, lm, embedder, rome_cache, max_norm_growth=0.0, max_locality_kl=0.0):
+    # any edit fails: it grows the edited matrix (scoped, ROME's default, it is held to the scoped bound),
+    # and a scoped memory may leave the neutral prompts' KL at 0
+    bounds = {"max_norm_growth": 0.0, "max_scoped_norm_growth": 0.0, "max_locality_kl": 0.0}
+    for w in make_world(tmp_path, lm, embedder, rome_cache, **bounds):
         obs = [observe(w, "travel activities", "scuba diving", "s1", 1)]
         obs.append(observe(w, "travel activities", "diving trips", "s2", 2))
         run = w.consolidator.run(USER)

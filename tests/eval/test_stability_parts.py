@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from consolidation.drift.report import Check, DriftReport
+from eval.drift_run import report_row
 from eval.stability import (
     COLUMNS,
     StabilityPlan,
@@ -126,3 +128,27 @@ def test_losses_are_split_by_whether_a_subject_has_an_alike_one() -> None:
     assert said in text
     assert "food preference = 'Sushi'; answers 'Jazz.'; alike: music preference" in text
     assert text.splitlines()[-1].endswith("answers 'A dog.'")  # no alike subject, nothing added
+
+
+def test_a_row_keeps_the_worst_module_of_each_per_module_check() -> None:
+    """Norm growth and a scope's reach are checked per edited module; a table row shows the worst of each."""
+
+    def check(name: str, value: float, passed: bool = True) -> Check:
+        return Check(
+            name=name, candidate=value, base=None, rule="", passed=passed, reason="" if passed else "x"
+        )
+
+    report = DriftReport(
+        checks=[
+            check("perplexity", 30.4),
+            check("norm_growth:a", 0.2),
+            check("norm_growth:b", 0.5, passed=False),
+            check("scope_open_share:a", 0.003),
+            check("scope_open_share:b", 0.001),
+        ],
+        seconds=2.0,
+    )
+    row = report_row(30, report)
+    assert row["norm_growth"] == 0.5 and row["scope_open_share"] == 0.003 and row["perplexity"] == 30.4
+    assert row["passed"] is False and row["reasons"] == report.reasons and row["edits"] == 30
+    assert not any(":" in key for key in row)

@@ -50,6 +50,22 @@ def test_scoped_rows_apply_where_an_opener_reads_its_threshold_and_nowhere_else(
     assert delta.is_scoped() and not Delta.of([_plain()]).is_scoped()
 
 
+def test_the_gate_and_the_part_that_applies_everywhere_read_as_served() -> None:
+    """What the drift guard bounds: `opens` is where the served update opens, `every_token` the ΔW an input
+    outside the scope still gets (only the unscoped row here)."""
+    (merged,) = Delta.of([_opener(), _held(), _plain()]).merged()
+    x = torch.tensor(
+        [[0.6, 1.0, 1.0, 0.0], [-0.6, 0.0, 0.0, 0.0], [0.4, 1.0, 1.0, 0.0], [0.0, 1.0, 0.0, 5.0]]
+    )
+    opens = merged.opens(x)
+    assert opens is not None and opens.shape == (4, 1)
+    assert opens.squeeze(-1).tolist() == [True, True, False, False]
+    assert torch.equal(merged.every_token(), _plain().dense())
+    (held_only,) = Delta.of([_opener(), _held()]).merged()
+    assert not held_only.every_token().any()  # a wholly scoped memory applies nowhere by itself
+    assert _plain().opens(x) is None and torch.equal(_plain().every_token(), _plain().dense())
+
+
 def test_outside_the_scope_the_output_is_the_base_output_bit_for_bit() -> None:
     """A closed token adds exactly zero, so unrelated inputs get the base module's output unchanged."""
     g = torch.Generator().manual_seed(0)
