@@ -21,6 +21,7 @@ from torch import nn
 
 from consolidation.drift.config import DriftConfig
 from consolidation.drift.report import Check
+from consolidation.hooks import this_thread_only
 from memory.weights.delta import Delta, LowRankUpdate
 
 
@@ -82,12 +83,16 @@ def counting_opens(model: nn.Module, delta: Delta | None) -> Iterator[dict[str, 
     dict maps each such module's name to its open share (opened / tokens seen). Empty for no delta, an
     unscoped one, or a module no forward pass reached.
 
-    Reads only the module's input, so it leaves the outputs (and the delta's own hooks) alone."""
+    Reads only the module's input, so it leaves the outputs (and the delta's own hooks) alone. Counts only
+    this thread's forward passes: a chat turn served meanwhile runs the same module, and its tokens (its own
+    user's memory, or a prompt about the very subject) must not count as this memory's reach."""
     shares: dict[str, float] = {}
     scoped = [u for u in delta.merged() if u.is_scoped] if delta is not None else []
     counts = {u.module: [0, 0] for u in scoped}
     handles = [
-        model.get_submodule(u.module).register_forward_hook(_counter(u, counts[u.module]), with_kwargs=True)
+        model.get_submodule(u.module).register_forward_hook(
+            this_thread_only(_counter(u, counts[u.module])), with_kwargs=True
+        )
         for u in scoped
     ]
     try:

@@ -1,12 +1,19 @@
-"""The drift guard's pieces that need no model: the paired test, retention probes, reports, settings."""
+"""The drift guard's pieces that need no model: the paired test, retention probes, reports, settings, and
+the scope's open share counted per thread."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+import torch
+from torch import nn
 
 from consolidation.drift import Check, DriftConfig, DriftReport, retention_items
+from consolidation.drift.norms import counting_opens
 from consolidation.drift.scoring import normalize_answer
 from consolidation.drift.stats import paired_change
+from memory.weights.delta import Delta, LowRankUpdate
 
 
 def test_no_change_is_not_a_drop() -> None:
@@ -61,3 +68,23 @@ def test_unknown_probes_and_empty_sizes_are_refused() -> None:
 def test_answers_are_normalised_like_squad() -> None:
     assert normalize_answer("The  Beatles!") == "beatles"
     assert normalize_answer("14 December, 1972") == "14 december 1972"
+
+
+def test_the_open_share_counts_this_threads_tokens_not_a_chat_served_meanwhile() -> None:
+    """The guard's reach measure runs while chat turns use the same model in other threads; a turn whose
+    prompt opens the scope on every token must not raise the share of the held-out text."""
+    model = nn.Sequential()
+    model.add_module("m", nn.Linear(4, 2))
+    opener = LowRankUpdate.in_scope("m", torch.eye(4)[0:1], torch.ones(2, 1), opens_at=0.5)
+    held_out = torch.zeros(4, 4)
+    held_out[0, 0] = 1.0  # one of four tokens reads 1 ≥ 0.5 along the opener's row
+    chat = torch.ones(6, 4)  # every token opens it
+    with torch.no_grad(), counting_opens(model, Delta.of([opener])) as share:
+        model.m(held_out)
+        other = threading.Thread(target=lambda: model.m(chat))
+        other.start()
+        other.join()
+    assert share == {"m": 0.25}
+    with torch.no_grad(), counting_opens(model, Delta.of([opener])) as share:
+        model.m(chat)
+    assert share == {"m": 1.0}  # the same tokens count when this thread runs them
