@@ -93,6 +93,11 @@ def training_pairs(requests: Sequence[EditRequest], cluster_size: int) -> list[t
     ]
 
 
+def scoped_pairs(requests: Sequence[EditRequest], cluster_size: int) -> list[EditRequest]:
+    """The requests and synonym pairs `training_pairs` learns, as requests (their subjects' spans)."""
+    return [pair for pairs in claimed_pairs(requests, cluster_size) for pair in pairs]
+
+
 def pad_pairs(
     encoded: Sequence[tuple[torch.Tensor, torch.Tensor]], pad_id: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -235,7 +235,7 @@ def test_a_new_value_for_a_subject_replaces_the_old_and_other_keys_stay_put(
     n_cuisine = sum(u.label == "rome:favorite cuisine" for u in first)
     module_name = editor.config.module_name()
     module = lm.model.get_submodule(module_name)
-    chol = editor._cholesky_of(lm.model, lm.tokenizer, module_name)
+    chol = editor.cholesky_of(lm.model, lm.tokenizer, module_name)
     color_update = next(u for u in first if u.label == "rome:favorite color")
     color_key = key_of(color_update.down, chol)[:, None]
     color_value = module_output(module, color_key, list(first))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -30,3 +31,14 @@ class LoraConfig:
     warm_start: bool = False
     cluster_size: int = 1  # 1..9 (prompt, target) pairs per request (cluster representation)
     seed: int = 0  # initialisation of the down factor
+    # serve (and train) the adapter only at tokens whose input reads a live subject's key at least `scope`
+    # along that subject's opener row (lora/scope.py); None: at every token, as before. The keys and C
+    # are ROME's (same contexts, same statistics cache), so a scope needs `data_dir`
+    scope: float | None = None
+    data_dir: Path | None = None
+    cov_cache_dir: Path = Path("~/.cache/imprint/rome")
+    cov_tokens: int = 50_000  # as ROME's, so both editors share one cached C per module
+
+    def __post_init__(self) -> None:
+        if self.scope is not None and not 0 < self.scope < 1:
+            raise ValueError(f"LoraConfig.scope must be in (0, 1) or None, got {self.scope}")

@@ -7,7 +7,8 @@ returned as low-rank factors: exactly what a peft LoRA adapter stores, and what 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import torch
@@ -15,8 +16,10 @@ from torch import nn
 
 from consolidation.editors.base import EditRequest
 from consolidation.editors.lora.config import LoraConfig
+from consolidation.editors.lora.scope import SubjectScope, gated, scoped_updates
 from consolidation.editors.registry import register_editor
-from consolidation.editors.training import RefittingEditor, fit, training_pairs
+from consolidation.editors.rome.config import RomeConfig
+from consolidation.editors.training import RefittingEditor, fit, scoped_pairs, training_pairs
 from memory.weights.delta import Delta, LowRankUpdate
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,21 @@ class LoraEditor(RefittingEditor):
     name: ClassVar[str] = "lora"
     config_cls: ClassVar[type] = LoraConfig
     config: LoraConfig
+    added_settings: ClassVar[Mapping[str, tuple[Any, frozenset[str]]]] = MappingProxyType(
+        {"scope": (None, frozenset())}  # None: applied at every token, as before
+    )
+
+    def __init__(self, config: LoraConfig | None = None) -> None:
+        super().__init__(config)
+        self._scope: SubjectScope | None = None
+
+    def _subject_scope(self) -> SubjectScope:
+        if self._scope is None:
+            cfg = self.config
+            self._scope = SubjectScope(
+                RomeConfig(data_dir=cfg.data_dir, cov_cache_dir=cfg.cov_cache_dir, cov_tokens=cfg.cov_tokens)
+            )
+        return self._scope
 
     def _refit(self, model: nn.Module, tokenizer: Any, live: list[EditRequest], own: Delta) -> Delta:
         return self._compute_delta(model, tokenizer, live, own if self.config.warm_start else None)
@@ -56,11 +74,17 @@ class LoraEditor(RefittingEditor):
                 a, b = seed.down.detach().clone().float(), (seed.up.detach() / scale).clone().float()
             factors[name] = (nn.Parameter(a), nn.Parameter(b))
         params = [p for ab in factors.values() for p in ab]
+        terms = {n: _lora_term(a, b, scale) for n, (a, b) in factors.items()}
+        openers: dict[str, torch.Tensor] = {}
+        if cfg.scope is not None:
+            pairs = scoped_pairs(requests, cfg.cluster_size)
+            openers = {n: self._subject_scope().openers(model, tokenizer, n, pairs) for n in factors}
+            terms = {n: gated(t, openers[n], cfg.scope) for n, t in terms.items()}
         steps, loss = fit(
             model,
             tokenizer,
             training_pairs(requests, cfg.cluster_size),
-            {n: _lora_term(a, b, scale) for n, (a, b) in factors.items()},
+            terms,
             torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
             cfg.max_steps,
             cfg.kl_factor,
@@ -68,6 +92,14 @@ class LoraEditor(RefittingEditor):
             cfg.anchor_per_step,
         )
         log.debug("lora: %d steps, loss %.3f", steps, loss)
+        if cfg.scope is not None:
+            return Delta.of(
+                u
+                for n, (a, b) in factors.items()
+                for u in scoped_updates(
+                    n, a.detach().clone(), (b.detach() * scale).clone(), openers[n], cfg.scope, self.name
+                )
+            )
         return Delta.of(
             LowRankUpdate(module=n, down=a.detach().clone(), up=(b.detach() * scale).clone(), label=self.name)
             for n, (a, b) in factors.items()

@@ -137,8 +137,8 @@ class RomeEditor(Editor):
             module = model.get_submodule(module_name)
         except AttributeError as err:
             raise InvalidInput(f"model has no {module_name!r}; check RomeConfig.module_template") from err
-        chol = self._cholesky_of(model, tokenizer, module_name)
-        contexts = self._contexts_of(model, tokenizer)
+        chol = self.cholesky_of(model, tokenizer, module_name)
+        contexts = self.contexts_of(model, tokenizer)
         expanded = [
             (pair, label_for(request.subject, pair.subject))
             for request, pairs in zip(requests, claimed_pairs(requests, cfg.cluster_size, taken), strict=True)
@@ -213,7 +213,7 @@ class RomeEditor(Editor):
         cfg = self.config
         module_name = cfg.module_name()
         module = model.get_submodule(module_name)
-        chol = self._cholesky_of(model, tokenizer, module_name)
+        chol = self.cholesky_of(model, tokenizer, module_name)
         on_module = [u for u in current if u.module == module_name]
         new_subjects = {subject_key(r.subject) for r in requests}
         taken = (
@@ -305,7 +305,7 @@ class RomeEditor(Editor):
         if not own:
             return {}
         fixed = [u for u in others if u.module == module_name]
-        chol = self._cholesky_of(model, tokenizer, module_name)
+        chol = self.cholesky_of(model, tokenizer, module_name)
         drift = held_drift(model.get_submodule(module_name), own, fixed, chol)
         out: dict[str, float] = {"live_keys": len(own), "held_keys": drift.numel()}  # counts print as such
         if drift.numel():
@@ -368,7 +368,7 @@ class RomeEditor(Editor):
             inputs.subject_head,
         )
 
-    def _contexts_of(self, model: nn.Module, tokenizer: Any) -> list[KeyContext]:
+    def contexts_of(self, model: nn.Module, tokenizer: Any) -> list[KeyContext]:
         """The model's key contexts, made once per model: sampled prefixes, then chat contexts."""
         contexts = self._contexts.get(model)
         if contexts is None:
@@ -397,7 +397,7 @@ class RomeEditor(Editor):
             self._contexts[model] = contexts
         return contexts
 
-    def _cholesky_of(self, model: nn.Module, tokenizer: Any, module_name: str) -> torch.Tensor:
+    def cholesky_of(self, model: nn.Module, tokenizer: Any, module_name: str) -> torch.Tensor:
         """Lower Cholesky factor (float64, CPU) of C + ridge·mean(diag C)·I; computed once per weights."""
         cfg = self.config
         cache_key = (model_fingerprint(model), module_name, cfg.cov_chat_every)
