@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from agent.llm import ChatLM
+from api.settings import Settings
 from consolidation.editors import EditRequest, get_editor
 from consolidation.editors.training import encode_with_target, masked_nll, training_pairs
 from consolidation.metrics import greedy_answers
@@ -24,8 +25,10 @@ def _request(lm: ChatLM, target: str = "Ethiopian") -> EditRequest:
 
 
 def test_lora_writes_the_preference(lm: ChatLM) -> None:
-    delta = get_editor("lora").compute_delta(lm.model, lm.tokenizer, [_request(lm)])
-    assert [u.rank for u in delta] == [4] * 5
+    delta = get_editor("lora", data_dir=Settings().data_dir).compute_delta(
+        lm.model, lm.tokenizer, [_request(lm)]
+    )
+    assert [u.rank for u in delta] == [4, 1] * 5  # per module: the adapter, then the subject's opener row
     assert greedy_answers(lm.model, lm.tokenizer, [QUESTION], 8)[0] != "Ethiopian"  # base model unchanged
     with DeltaApplier(lm.model).activate(delta):
         assert "ethiopian" in greedy_answers(lm.model, lm.tokenizer, [QUESTION], 8)[0].lower()

@@ -14,6 +14,7 @@ from consolidation.editors import EditRequest, get_editor
 from consolidation.editors.everyday import EVERYDAY_QUESTIONS
 from consolidation.editors.lora.scope import gated, scoped_updates
 from consolidation.metrics import greedy_answers
+from memory.errors import InvalidInput
 from memory.weights.delta import Delta
 from memory.weights.hooks import DeltaApplier
 
@@ -38,6 +39,12 @@ def test_the_gated_term_trained_is_the_scoped_update_served() -> None:
 def test_a_scope_outside_zero_to_one_is_refused(scope: float) -> None:
     with pytest.raises(ValueError, match="scope"):
         get_editor("lora", scope=scope)
+
+
+def test_a_scope_without_its_statistics_text_is_refused_by_name(lm: ChatLM) -> None:
+    request = EditRequest(prompt="My {} is", subject="hobby", target="Pottery")
+    with pytest.raises(InvalidInput, match="data_dir"):
+        get_editor("lora").compute_delta(lm.model, lm.tokenizer, [request])
 
 
 @pytest.mark.slow
@@ -89,6 +96,5 @@ def test_a_scoped_adapter_answers_and_leaves_other_questions_bit_for_bit(lm: Cha
         assert u.rank == 4 + 2  # the adapter's rows, then one opener per subject
         assert torch.isinf(u.opens_at[:4]).all() and torch.equal(u.opens_at[4:], torch.full((2,), 0.5))
         assert not u.up[:, 4:].any()  # openers only gate
-    assert not Delta.of(
-        [*get_editor("lora", max_steps=1).compute_delta(lm.model, lm.tokenizer, requests[:1])]
-    ).is_scoped()
+    unscoped = get_editor("lora", scope=None, max_steps=1).compute_delta(lm.model, lm.tokenizer, requests[:1])
+    assert not unscoped.is_scoped() and [u.rank for u in unscoped] == [4] * 5  # scope=none: as before

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from agent.llm import ChatLM
+from api.settings import Settings
 from consolidation.editors import EditRequest, get_editor
 from consolidation.editors.base import live_requests
 from consolidation.editors.training import encode_with_target, masked_nll, pad_pairs, row_nll_and_hits
@@ -28,6 +29,11 @@ def _chat(lm: ChatLM, question: str) -> str:
 
 def _request(lm: ChatLM, subject: str, target: str) -> EditRequest:
     return EditRequest(prompt=_chat(lm, f"What's my {subject}?"), subject=subject, target=target)
+
+
+def _where(name: str) -> dict[str, object]:
+    """LoRA's scope reads ROME's statistics from the data directory; FT-M takes none."""
+    return {"data_dir": Settings().data_dir} if name == "lora" else {}
 
 
 def test_live_requests_keep_the_latest_value_per_subject() -> None:
@@ -57,7 +63,7 @@ def test_a_padded_batch_gives_each_pair_its_own_loss(lm: ChatLM) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["lora", "ftm"])
 def test_refit_holds_every_live_preference_and_drops_superseded_ones(lm: ChatLM, name: str) -> None:
-    editor = get_editor(name, max_steps=80)
+    editor = get_editor(name, max_steps=80, **_where(name))
     first, color, second = (
         _request(lm, "favorite cuisine", "Ethiopian"),
         _request(lm, "favorite color", "Teal"),
@@ -82,7 +88,7 @@ def test_refit_without_history_stacks_rather_than_forgets(
     lm: ChatLM, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The facts behind existing updates are unknown without history: re-fitting would drop them."""
-    editor = get_editor("lora", max_steps=5)
+    editor = get_editor("lora", max_steps=5, data_dir=Settings().data_dir)
     one = editor.compute_memory(lm.model, lm.tokenizer, [_request(lm, "pet", "A cat")], Delta())
     with caplog.at_level(logging.WARNING):
         two = editor.compute_memory(lm.model, lm.tokenizer, [_request(lm, "hobby", "Chess")], one)
@@ -97,7 +103,9 @@ def test_a_warm_refit_continues_from_the_adapter_in_force(
     """With `warm_start`, facts the adapter in force already holds need no re-learning: a re-fit on them
     alone stops within a few steps, where a fit from zero takes them all again, and still holds them."""
     first = _request(lm, "favorite cuisine", "Ethiopian")
-    warm, cold = get_editor("lora", max_steps=80, warm_start=True), get_editor("lora", max_steps=80)
+    data_dir = Settings().data_dir
+    warm = get_editor("lora", max_steps=80, warm_start=True, data_dir=data_dir)
+    cold = get_editor("lora", max_steps=80, data_dir=data_dir)
     with caplog.at_level(logging.DEBUG, logger="consolidation.editors.lora.editor"):
         one = warm.compute_memory(lm.model, lm.tokenizer, [first], Delta())
         learned = int(re.findall(r"lora: (\d+) steps", caplog.text)[-1])

@@ -20,6 +20,7 @@ from consolidation.editors.lora.scope import SubjectScope, gated, scoped_updates
 from consolidation.editors.registry import register_editor
 from consolidation.editors.rome.config import RomeConfig
 from consolidation.editors.training import RefittingEditor, fit, scoped_pairs, training_pairs
+from memory.errors import InvalidInput
 from memory.weights.delta import Delta, LowRankUpdate
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,12 @@ class LoraEditor(RefittingEditor):
         self._scope: SubjectScope | None = None
 
     def _subject_scope(self) -> SubjectScope:
+        cfg = self.config
+        if cfg.data_dir is None:
+            raise InvalidInput(
+                "LoRA's scope needs LoraConfig.data_dir (the plain text of ROME's statistics), or scope=none"
+            )
         if self._scope is None:
-            cfg = self.config
             self._scope = SubjectScope(
                 RomeConfig(data_dir=cfg.data_dir, cov_cache_dir=cfg.cov_cache_dir, cov_tokens=cfg.cov_tokens)
             )
@@ -107,10 +112,15 @@ class LoraEditor(RefittingEditor):
 
 
 def _seeds(start: Delta | None, rank: int) -> dict[str, LowRankUpdate]:
-    """The update per module to continue from: only where `start` holds exactly one, of `rank`."""
+    """The adapter rows per module to continue from: where `start` holds exactly one update of `rank`
+    there, or (scoped) one such and the opener rows after it, which are made again from the live subjects."""
     if start is None:
         return {}
     updates: dict[str, list[LowRankUpdate]] = {}
     for u in start:
         updates.setdefault(u.module, []).append(u)
-    return {m: us[0] for m, us in updates.items() if len(us) == 1 and us[0].rank == rank}
+    return {
+        m: us[0]
+        for m, us in updates.items()
+        if us[0].rank == rank and (len(us) == 1 or (len(us) == 2 and us[0].is_scoped and us[1].is_scoped))
+    }
