@@ -85,17 +85,14 @@ def frozen(model: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-def training_pairs(requests: Sequence[EditRequest], cluster_size: int) -> list[tuple[str, str]]:
-    """(prompt, target) texts to learn: each request and its synonym pairs, no subject claimed by two
-    requests (`claimed_pairs`, as ROME)."""
-    return [
-        (pair.filled_prompt, pair.target) for pairs in claimed_pairs(requests, cluster_size) for pair in pairs
-    ]
-
-
-def scoped_pairs(requests: Sequence[EditRequest], cluster_size: int) -> list[EditRequest]:
-    """The requests and synonym pairs `training_pairs` learns, as requests (their subjects' spans)."""
+def trained_requests(requests: Sequence[EditRequest], cluster_size: int) -> list[EditRequest]:
+    """Each request and its synonym pairs, no subject claimed by two requests (`claimed_pairs`, as ROME)."""
     return [pair for pairs in claimed_pairs(requests, cluster_size) for pair in pairs]
+
+
+def training_pairs(requests: Sequence[EditRequest], cluster_size: int) -> list[tuple[str, str]]:
+    """(prompt, target) texts to learn: those of `trained_requests`."""
+    return [(pair.filled_prompt, pair.target) for pair in trained_requests(requests, cluster_size)]
 
 
 def pad_pairs(

@@ -12,23 +12,25 @@ from agent.llm import ChatLM
 from api.settings import Settings
 from consolidation.editors import EditRequest, get_editor
 from consolidation.editors.everyday import EVERYDAY_QUESTIONS
-from consolidation.editors.lora.scope import gated, scoped_updates
+from consolidation.editors.lora.scope import gated, opener_update
 from consolidation.metrics import greedy_answers
 from memory.errors import InvalidInput
-from memory.weights.delta import Delta
+from memory.weights.delta import Delta, LowRankUpdate
 from memory.weights.hooks import DeltaApplier
 
 
 def test_the_gated_term_trained_is_the_scoped_update_served() -> None:
-    """The fit sees `gated(term)`; the user is served `scoped_updates` through the delta hooks. They must be
-    one function of the input, or the adapter would be trained for one model and served another."""
+    """The fit sees `gated(term)`; the user is served the scoped adapter and its opener through the hooks.
+    They must be one function of the input, or the adapter would be trained for one model and served
+    another."""
     g = torch.Generator().manual_seed(0)
     down, up = torch.randn(4, 6, generator=g), torch.randn(3, 4, generator=g)
     openers = torch.eye(6)[:2] * 2.0  # reads 2·x₀ and 2·x₁
     x = torch.randn(5, 6, generator=g) * 0.1
     x[1, 0], x[3, 1] = 0.3, -0.4  # reads 0.6 and −0.8: open; the rest read below 0.5
-    trained = gated(lambda v: v @ down.T @ up.T, openers, 0.5)(x)
-    (served,) = Delta.of(scoped_updates("m", down, up, openers, 0.5, "lora")).merged()
+    opener = opener_update("m", openers, 0.5, 3, "lora")
+    trained = gated(lambda v: v @ down.T @ up.T, opener)(x)
+    (served,) = Delta.of([LowRankUpdate.in_scope("m", down, up, label="lora"), opener]).merged()
     y = torch.randn(5, 3, generator=g)
     assert torch.allclose(served.apply_to_output(x, y) - y, trained, atol=1e-6)
     assert trained[[0, 2, 4]].abs().sum() == 0 and trained[[1, 3]].abs().sum() > 0

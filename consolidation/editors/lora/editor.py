@@ -16,10 +16,10 @@ from torch import nn
 
 from consolidation.editors.base import EditRequest
 from consolidation.editors.lora.config import LoraConfig
-from consolidation.editors.lora.scope import SubjectScope, gated, scoped_updates
+from consolidation.editors.lora.scope import SubjectScope, gated, opener_update
 from consolidation.editors.registry import register_editor
 from consolidation.editors.rome.config import RomeConfig
-from consolidation.editors.training import RefittingEditor, fit, scoped_pairs, training_pairs
+from consolidation.editors.training import RefittingEditor, fit, trained_requests, training_pairs
 from memory.errors import InvalidInput
 from memory.weights.delta import Delta, LowRankUpdate
 
@@ -80,11 +80,13 @@ class LoraEditor(RefittingEditor):
             factors[name] = (nn.Parameter(a), nn.Parameter(b))
         params = [p for ab in factors.values() for p in ab]
         terms = {n: _lora_term(a, b, scale) for n, (a, b) in factors.items()}
-        openers: dict[str, torch.Tensor] = {}
+        openers: dict[str, LowRankUpdate] = {}
         if cfg.scope is not None:
-            pairs = scoped_pairs(requests, cfg.cluster_size)
-            openers = {n: self._subject_scope().openers(model, tokenizer, n, pairs) for n in factors}
-            terms = {n: gated(t, openers[n], cfg.scope) for n, t in terms.items()}
+            pairs = trained_requests(requests, cfg.cluster_size)
+            for n, (_, b) in factors.items():
+                rows = self._subject_scope().openers(model, tokenizer, n, pairs)
+                openers[n] = opener_update(n, rows, cfg.scope, int(b.shape[0]), self.name)
+            terms = {n: gated(t, openers[n]) for n, t in terms.items()}
         steps, loss = fit(
             model,
             tokenizer,
@@ -97,18 +99,14 @@ class LoraEditor(RefittingEditor):
             cfg.anchor_per_step,
         )
         log.debug("lora: %d steps, loss %.3f", steps, loss)
-        if cfg.scope is not None:
-            return Delta.of(
-                u
-                for n, (a, b) in factors.items()
-                for u in scoped_updates(
-                    n, a.detach().clone(), (b.detach() * scale).clone(), openers[n], cfg.scope, self.name
-                )
-            )
-        return Delta.of(
-            LowRankUpdate(module=n, down=a.detach().clone(), up=(b.detach() * scale).clone(), label=self.name)
-            for n, (a, b) in factors.items()
-        )
+        out: list[LowRankUpdate] = []
+        for n, (a, b) in factors.items():
+            down, up = a.detach().clone(), (b.detach() * scale).clone()
+            if n in openers:  # the adapter applies only where its opener rows open the scope
+                out += [LowRankUpdate.in_scope(n, down, up, label=self.name), openers[n]]
+            else:
+                out.append(LowRankUpdate(module=n, down=down, up=up, label=self.name))
+        return Delta.of(out)
 
 
 def _seeds(start: Delta | None, rank: int) -> dict[str, LowRankUpdate]:

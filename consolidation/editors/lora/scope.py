@@ -49,24 +49,23 @@ class SubjectScope:
         return torch.stack(rows).to(next(model.parameters()).device)
 
 
+def opener_update(
+    module: str, openers: torch.Tensor, opens_at: float, out_features: int, label: str
+) -> LowRankUpdate:
+    """The opener rows as served: they open the module's scope at `opens_at` and write nothing."""
+    shut = torch.zeros(out_features, openers.shape[0])
+    return LowRankUpdate.in_scope(module, openers.detach().cpu(), shut, label=label, opens_at=opens_at)
+
+
 def gated(
-    term: Callable[[torch.Tensor], torch.Tensor], openers: torch.Tensor, opens_at: float
+    term: Callable[[torch.Tensor], torch.Tensor], opener: LowRankUpdate
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """`term` counted only at the tokens where an opener reads x at `opens_at` or more (as served)."""
+    """`term` counted only at the tokens where `opener` opens the scope: the served gate
+    (`LowRankUpdate.opens`), so the adapter is trained for exactly the model it is served as."""
 
     def apply(x: torch.Tensor) -> torch.Tensor:
-        is_open = ((x @ openers.to(x.dtype).T).abs() >= opens_at).any(dim=-1, keepdim=True)
+        is_open = opener.opens(x)
+        assert is_open is not None  # an opener update is scoped
         return term(x) * is_open.to(x.dtype)
 
     return apply
-
-
-def scoped_updates(
-    module: str, down: torch.Tensor, up: torch.Tensor, openers: torch.Tensor, opens_at: float, label: str
-) -> list[LowRankUpdate]:
-    """The adapter's rows, applied only inside the scope, and the opener rows that open it (zero output)."""
-    shut = torch.zeros(up.shape[0], openers.shape[0], dtype=up.dtype)
-    return [
-        LowRankUpdate.in_scope(module, down, up, label=label),
-        LowRankUpdate.in_scope(module, openers.detach().cpu(), shut, label=label, opens_at=opens_at),
-    ]
